@@ -1,0 +1,19 @@
+//! SeaORM entity, in the shape sea-orm-cli generates; the schema is owned by `migrations/`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "metric_samples")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub scaled_object_id: i32,
+    pub metric: String,
+    pub at: DateTimeUtc,
+    pub value: f64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,280 @@
+//! SQL storage: connection, migrations and the queries the engine makes.
+
+pub mod entities;
+
+use chrono::{DateTime, Utc};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use crate::spec::ScaledObjectSpec;
+use crate::{Error, Result};
+use entities::{audit_log, clusters, decisions, metric_samples, scaled_objects, tenants, triggers};
+
+/// Opens the database (creating a SQLite file and its folder if needed), without migrating.
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    if let Some(path) = sqlite_file(url) {
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::invalid("database_url", format!("cannot create {}: {e}", dir.display())))?;
+        }
+    }
+    let url = if sqlite_file(url).is_some() && !url.contains("mode=") {
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    } else {
+        url.to_string()
+    };
+    let mut opts = ConnectOptions::new(url);
+    opts.sqlx_logging(false).connect_timeout(std::time::Duration::from_secs(5));
+    if opts.get_url().starts_with("sqlite::memory:") {
+        // One connection: every query must see the same in-memory database.
+        opts.max_connections(1).min_connections(1);
+    }
+    Ok(Database::connect(opts).await?)
+}
+
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.starts_with(":memory:") && !path.is_empty()).then_some(path)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    Ok(Migrator::up(db, None).await?)
+}
+
+/// True when every migration this build knows has been applied.
+pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool> {
+    Ok(Migrator::get_pending_migrations(db).await?.is_empty())
+}
+
+pub async fn ping(db: &DatabaseConnection) -> Result<()> {
+    Ok(db.ping().await?)
+}
+
+/// A ScaledObject as the engine loads it.
+#[derive(Clone, Debug)]
+pub struct StoredObject {
+    pub id: i32,
+    pub tenant: String,
+    pub cluster: String,
+    pub cluster_kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub spec: ScaledObjectSpec,
+}
+
+pub async fn ensure_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> Result<tenants::Model> {
+    if let Some(t) = tenants::Entity::find().filter(tenants::Column::Slug.eq(slug)).one(db).await? {
+        return Ok(t);
+    }
+    Ok(tenants::ActiveModel { slug: Set(slug.into()), name: Set(name.into()), created_at: Set(Utc::now()), ..Default::default() }
+        .insert(db)
+        .await?)
+}
+
+pub async fn ensure_cluster(db: &DatabaseConnection, name: &str, kind: &str) -> Result<clusters::Model> {
+    if let Some(c) = clusters::Entity::find().filter(clusters::Column::Name.eq(name)).one(db).await? {
+        return Ok(c);
+    }
+    Ok(clusters::ActiveModel { name: Set(name.into()), kind: Set(kind.into()), created_at: Set(Utc::now()), ..Default::default() }
+        .insert(db)
+        .await?)
+}
+
+/// Creates or replaces a ScaledObject and its trigger rows in one transaction.
+pub async fn upsert_scaled_object(
+    db: &DatabaseConnection,
+    tenant_id: i32,
+    cluster_id: i32,
+    namespace: &str,
+    name: &str,
+    origin: &str,
+    spec: &ScaledObjectSpec,
+) -> Result<i32> {
+    spec.validate()?;
+    let spec_json = serde_json::to_value(spec).expect("specs serialize");
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let existing = scaled_objects::Entity::find()
+        .filter(scaled_objects::Column::ClusterId.eq(cluster_id))
+        .filter(scaled_objects::Column::Namespace.eq(namespace))
+        .filter(scaled_objects::Column::Name.eq(name))
+        .one(&txn)
+        .await?;
+    let id = match existing {
+        Some(row) => {
+            let mut active: scaled_objects::ActiveModel = row.into();
+            active.spec = Set(spec_json);
+            active.origin = Set(origin.into());
+            active.updated_at = Set(now);
+            active.update(&txn).await?.id
+        }
+        None => {
+            scaled_objects::ActiveModel {
+                tenant_id: Set(tenant_id),
+                cluster_id: Set(cluster_id),
+                namespace: Set(namespace.into()),
+                name: Set(name.into()),
+                origin: Set(origin.into()),
+                spec: Set(spec_json),
+                status: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
+            .id
+        }
+    };
+    triggers::Entity::delete_many().filter(triggers::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    let rows = spec.triggers.iter().enumerate().map(|(i, t)| triggers::ActiveModel {
+        scaled_object_id: Set(Some(id)),
+        scaled_job_id: Set(None),
+        position: Set(i as i32),
+        name: Set(t.name.clone()),
+        trigger_type: Set(t.trigger_type.clone()),
+        metadata: Set(serde_json::to_value(&t.metadata).expect("maps serialize")),
+        auth_ref: Set(None),
+        ..Default::default()
+    });
+    triggers::Entity::insert_many(rows).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+pub async fn load_objects(db: &DatabaseConnection) -> Result<Vec<StoredObject>> {
+    let tenants: std::collections::HashMap<i32, String> =
+        tenants::Entity::find().all(db).await?.into_iter().map(|t| (t.id, t.slug)).collect();
+    let clusters: std::collections::HashMap<i32, clusters::Model> =
+        clusters::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c)).collect();
+    let mut out = Vec::new();
+    for row in scaled_objects::Entity::find().order_by_asc(scaled_objects::Column::Id).all(db).await? {
+        let field = format!("scaled object {}/{}", row.namespace, row.name);
+        let spec: ScaledObjectSpec =
+            serde_json::from_value(row.spec).map_err(|e| Error::invalid(format!("{field} spec"), e.to_string()))?;
+        let cluster = clusters.get(&row.cluster_id).ok_or_else(|| Error::NotFound(format!("cluster {}", row.cluster_id)))?;
+        out.push(StoredObject {
+            id: row.id,
+            tenant: tenants.get(&row.tenant_id).cloned().unwrap_or_default(),
+            cluster: cluster.name.clone(),
+            cluster_kind: cluster.kind.clone(),
+            namespace: row.namespace,
+            name: row.name,
+            spec,
+        });
+    }
+    Ok(out)
+}
+
+/// A decision ready to be written.
+#[derive(Clone, Debug)]
+pub struct NewDecision {
+    pub scaled_object_id: i32,
+    pub at: DateTime<Utc>,
+    pub state: String,
+    pub rule: String,
+    pub prev_replicas: i32,
+    pub new_replicas: i32,
+    pub explanation: String,
+    pub inputs: serde_json::Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSample {
+    pub scaled_object_id: i32,
+    pub metric: String,
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// Writes a batch of decisions and samples in one transaction.
+pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], samples: &[NewSample]) -> Result<()> {
+    if decisions.is_empty() && samples.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    // Chunks keep each statement under SQLite's bound-parameter limit.
+    for chunk in decisions.chunks(500) {
+        decisions::Entity::insert_many(chunk.iter().map(|d| decisions::ActiveModel {
+            scaled_object_id: Set(d.scaled_object_id),
+            at: Set(d.at),
+            state: Set(d.state.clone()),
+            rule: Set(d.rule.clone()),
+            prev_replicas: Set(d.prev_replicas),
+            new_replicas: Set(d.new_replicas),
+            explanation: Set(d.explanation.clone()),
+            inputs: Set(d.inputs.clone()),
+            ..Default::default()
+        }))
+        .exec(&txn)
+        .await?;
+    }
+    for chunk in samples.chunks(1000) {
+        metric_samples::Entity::insert_many(chunk.iter().map(|s| metric_samples::ActiveModel {
+            scaled_object_id: Set(s.scaled_object_id),
+            metric: Set(s.metric.clone()),
+            at: Set(s.at),
+            value: Set(s.value),
+            ..Default::default()
+        }))
+        .exec(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The newest decisions of an object, newest first.
+pub async fn recent_decisions(db: &DatabaseConnection, scaled_object_id: i32, limit: u64) -> Result<Vec<decisions::Model>> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::ScaledObjectId.eq(scaled_object_id))
+        .order_by_desc(decisions::Column::At)
+        .order_by_desc(decisions::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Samples of one object's metric in `[from, to)`, oldest first.
+pub async fn samples_between(
+    db: &DatabaseConnection,
+    scaled_object_id: i32,
+    metric: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<metric_samples::Model>> {
+    Ok(metric_samples::Entity::find()
+        .filter(metric_samples::Column::ScaledObjectId.eq(scaled_object_id))
+        .filter(metric_samples::Column::Metric.eq(metric))
+        .filter(metric_samples::Column::At.gte(from))
+        .filter(metric_samples::Column::At.lt(to))
+        .order_by_asc(metric_samples::Column::At)
+        .all(db)
+        .await?)
+}
+
+/// Deletes decisions and samples older than `before`; returns how many rows went.
+pub async fn prune_history(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64> {
+    let d = decisions::Entity::delete_many().filter(decisions::Column::At.lt(before)).exec(db).await?;
+    let s = metric_samples::Entity::delete_many().filter(metric_samples::Column::At.lt(before)).exec(db).await?;
+    Ok(d.rows_affected + s.rows_affected)
+}
+
+pub async fn audit(db: &DatabaseConnection, tenant_id: Option<i32>, actor: &str, action: &str, target: &str, detail: serde_json::Value) -> Result<()> {
+    audit_log::ActiveModel {
+        tenant_id: Set(tenant_id),
+        actor: Set(actor.into()),
+        action: Set(action.into()),
+        target: Set(target.into()),
+        detail: Set(detail),
+        at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

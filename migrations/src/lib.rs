@@ -1,0 +1,15 @@
+//! Swell's SQL schema. Every change to the schema is a new migration here; the server runs
+//! them at start-up and `swell migrate` runs them on demand.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_initial::Migration)]
+    }
+}
