@@ -1,10 +1,15 @@
 //! Swell's scaling engine: specs, scalers, decisions, actuation, storage. No web code.
 
 pub mod decide;
+pub mod demo;
 mod error;
+pub mod metrics;
+mod runtime;
 pub mod scalers;
 pub mod sim;
 pub mod spec;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use runtime::{Engine, EngineOptions, ObjectView};
+pub use sea_orm::DatabaseConnection;

@@ -1,0 +1,112 @@
+//! The demo: a simulated cluster replaying real traces, and three ScaledObjects on it.
+
+use std::collections::BTreeMap;
+
+use sea_orm::DatabaseConnection;
+
+use crate::Result;
+use crate::sim::{SimCluster, WorkloadKind, WorkloadSpec, builtin_trace};
+use crate::spec::{ScaleTargetRef, ScaledObjectSpec, Trigger};
+use crate::store;
+
+pub const TENANT: &str = "demo";
+pub const CLUSTER: &str = "simulated";
+pub const NAMESPACE: &str = "shop";
+
+/// Trace seconds per wall-clock second: one recorded minute plays in one second.
+pub const SPEED: f64 = 60.0;
+
+struct DemoObject {
+    name: &'static str,
+    deployment: &'static str,
+    workload: WorkloadSpec,
+    startup_delay_secs: f64,
+    pod_throughput: f64,
+    target: f64,
+    activation_target: f64,
+    min: i32,
+    max: i32,
+    cooldown: u32,
+}
+
+fn objects() -> Vec<DemoObject> {
+    let nasa = builtin_trace("nasa-http-1995").expect("shipped");
+    let mongo = builtin_trace("mongo-01-2018").expect("shipped");
+    vec![
+        DemoObject {
+            name: "web-frontend",
+            deployment: "web",
+            // NASA KSC requests per minute, replayed as requests per second.
+            workload: WorkloadSpec { name: "web-requests".into(), kind: WorkloadKind::Rate, trace: nasa.clone(), scale: 1.0, offset_secs: 8.0 * 3600.0, deployment: "web".into() },
+            startup_delay_secs: 5.0,
+            pod_throughput: 25.0,
+            target: 20.0,
+            activation_target: 0.0,
+            min: 1,
+            max: 12,
+            cooldown: 60,
+        },
+        DemoObject {
+            name: "catalog-api",
+            deployment: "catalog",
+            // MongoDB queries per second, one hundredth of the recorded rate.
+            workload: WorkloadSpec { name: "catalog-queries".into(), kind: WorkloadKind::Rate, trace: mongo, scale: 0.01, offset_secs: 0.0, deployment: "catalog".into() },
+            startup_delay_secs: 8.0,
+            pod_throughput: 20.0,
+            target: 15.0,
+            activation_target: 0.0,
+            min: 1,
+            max: 10,
+            cooldown: 60,
+        },
+        DemoObject {
+            name: "orders-worker",
+            deployment: "worker",
+            // A queue whose arrivals follow the NASA trace a day and a half later, at a fifth.
+            workload: WorkloadSpec { name: "orders-queue".into(), kind: WorkloadKind::Queue, trace: nasa, scale: 0.2, offset_secs: 36.0 * 3600.0, deployment: "worker".into() },
+            startup_delay_secs: 3.0,
+            pod_throughput: 5.0,
+            target: 10.0,
+            activation_target: 5.0,
+            min: 0,
+            max: 8,
+            cooldown: 20,
+        },
+    ]
+}
+
+/// The simulated cluster with the demo's deployments and workloads.
+pub fn cluster() -> SimCluster {
+    let mut c = SimCluster::new(SPEED);
+    for o in objects() {
+        c.add_deployment(o.deployment, o.min.max(1), o.startup_delay_secs, o.pod_throughput);
+        c.add_workload(o.workload);
+    }
+    c
+}
+
+/// Stores the demo tenant, cluster and ScaledObjects (idempotent: re-running replaces them).
+pub async fn seed(db: &DatabaseConnection) -> Result<()> {
+    let tenant = store::ensure_tenant(db, TENANT, "Demo").await?;
+    let cluster = store::ensure_cluster(db, CLUSTER, "simulated").await?;
+    for o in objects() {
+        let metadata: BTreeMap<String, String> = [
+            ("workload".to_string(), o.workload.name.clone()),
+            ("target".to_string(), o.target.to_string()),
+            ("activationTarget".to_string(), o.activation_target.to_string()),
+        ]
+        .into();
+        let spec = ScaledObjectSpec {
+            scale_target_ref: ScaleTargetRef { name: o.deployment.into(), kind: "Deployment".into(), api_version: "apps/v1".into() },
+            polling_interval: 1,
+            cooldown_period: o.cooldown,
+            initial_cooldown_period: 0,
+            idle_replica_count: None,
+            min_replica_count: o.min,
+            max_replica_count: o.max,
+            triggers: vec![Trigger { trigger_type: "simulated".into(), name: Some(o.workload.name.clone()), metadata }],
+        };
+        store::upsert_scaled_object(db, tenant.id, cluster.id, NAMESPACE, o.name, "swell", &spec).await?;
+    }
+    Ok(())
+}

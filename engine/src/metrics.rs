@@ -1,0 +1,73 @@
+//! The engine's Prometheus metrics (KEDA's set, named `swell_*`).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub namespace: String,
+    pub scaled_object: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScalerLabels {
+    pub namespace: String,
+    pub scaled_object: String,
+    pub scaler: String,
+    pub metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub scaler_metrics_value: Family<ScalerLabels, Gauge<f64, AtomicU64>>,
+    pub scaler_active: Family<ScalerLabels, Gauge>,
+    pub scaler_errors: Family<ScalerLabels, Counter>,
+    pub desired_replicas: Family<ObjectLabels, Gauge>,
+    pub decisions: Family<RuleLabels, Counter>,
+    pub actuation_errors: Family<ObjectLabels, Counter>,
+    pub loop_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("swell");
+        let m = Metrics {
+            scaler_metrics_value: Family::default(),
+            scaler_active: Family::default(),
+            scaler_errors: Family::default(),
+            desired_replicas: Family::default(),
+            decisions: Family::default(),
+            actuation_errors: Family::default(),
+            loop_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            registry: Registry::default(),
+        };
+        registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
+        registry.register("scaler_active", "1 when the scaler reports its source active", m.scaler_active.clone());
+        registry.register("scaler_errors", "Errors from scalers", m.scaler_errors.clone());
+        registry.register("scaled_object_desired_replicas", "Replicas the last decision asked for", m.desired_replicas.clone());
+        registry.register("decisions", "Scaling decisions by the rule that fired", m.decisions.clone());
+        registry.register("actuation_errors", "Failed scale writes", m.actuation_errors.clone());
+        registry.register("scale_loop_latency_seconds", "Time one pass of the scaling loop took", m.loop_latency.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition of everything registered.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

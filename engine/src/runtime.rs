@@ -1,0 +1,346 @@
+//! The engine handle and its scaling loop: poll scalers, decide, actuate, record.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tokio::sync::{Mutex, watch};
+
+use crate::decide::{self, Decision, Inputs, Phase, TriggerInput};
+use crate::metrics::{Metrics, ObjectLabels, RuleLabels, ScalerLabels};
+use crate::scalers::{self, Scaler, ScalerContext};
+use crate::sim::SharedSim;
+use crate::store::{self, NewDecision, NewSample, StoredObject};
+use crate::{Error, Result};
+
+/// How long one scaler may take before its poll counts as failed.
+const SCALER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// How often the loop wakes to poll the objects that are due.
+    pub tick: Duration,
+    /// The simulated cluster, when there is one (`swell demo`).
+    pub sim: Option<SharedSim>,
+    /// Decisions and samples older than this are deleted.
+    pub retention: chrono::Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { tick: Duration::from_secs(1), sim: None, retention: chrono::Duration::days(7) }
+    }
+}
+
+/// What the dashboard shows of one ScaledObject.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectView {
+    pub id: i32,
+    pub tenant: String,
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub target: String,
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    pub current_replicas: Option<i32>,
+    pub ready_replicas: Option<i32>,
+    pub desired_replicas: Option<i32>,
+    pub phase: String,
+    pub metrics: Vec<(String, f64)>,
+    pub last_decision: Option<String>,
+    pub last_decision_at: Option<DateTime<Utc>>,
+    /// Why the object cannot be scaled, when it cannot (bad spec, unknown cluster…).
+    pub error: Option<String>,
+}
+
+struct ObjectRuntime {
+    stored: StoredObject,
+    scalers: Vec<Box<dyn Scaler>>,
+    state: decide::State,
+    next_poll: Instant,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    opts: EngineOptions,
+    objects: Mutex<Vec<ObjectRuntime>>,
+    views: RwLock<BTreeMap<i32, ObjectView>>,
+    metrics: Metrics,
+    started: Instant,
+}
+
+/// The engine: a cheap handle every surface (pages, API, CLI, loop) shares.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Loads every ScaledObject from SQL and builds its scalers. An object that cannot be
+    /// built is kept, with its error shown, so one bad spec does not stop the rest.
+    pub async fn new(db: DatabaseConnection, opts: EngineOptions) -> Result<Engine> {
+        let ctx = ScalerContext { sim: opts.sim.clone() };
+        let now = Utc::now();
+        let started = Instant::now();
+        let mut objects = Vec::new();
+        let mut views = BTreeMap::new();
+        for stored in store::load_objects(&db).await? {
+            let mut view = ObjectView {
+                id: stored.id,
+                tenant: stored.tenant.clone(),
+                cluster: stored.cluster.clone(),
+                namespace: stored.namespace.clone(),
+                name: stored.name.clone(),
+                target: format!("{}/{}", stored.spec.scale_target_ref.kind, stored.spec.scale_target_ref.name),
+                min_replicas: stored.spec.min_replica_count,
+                max_replicas: stored.spec.max_replica_count,
+                current_replicas: None,
+                ready_replicas: None,
+                desired_replicas: None,
+                phase: Phase::Idle.as_str().into(),
+                metrics: Vec::new(),
+                last_decision: None,
+                last_decision_at: None,
+                error: None,
+            };
+            match build_scalers(&stored, &ctx) {
+                Ok(scalers) => objects.push(ObjectRuntime { stored, scalers, state: decide::State::new(now), next_poll: started }),
+                Err(e) => {
+                    tracing::warn!(object = %view.name, error = %e, "scaled object cannot run");
+                    view.error = Some(e.to_string());
+                }
+            }
+            views.insert(view.id, view);
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                db,
+                opts,
+                objects: Mutex::new(objects),
+                views: RwLock::new(views),
+                metrics: Metrics::default(),
+                started,
+            }),
+        })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Tenants that own at least one object, sorted.
+    pub fn tenants(&self) -> Vec<String> {
+        let views = self.inner.views.read().expect("views lock");
+        let mut t: Vec<String> = views.values().map(|v| v.tenant.clone()).collect();
+        t.sort();
+        t.dedup();
+        t
+    }
+
+    /// The tenant's ScaledObjects as of the last pass of the loop.
+    pub fn overview(&self, tenant: &str) -> Vec<ObjectView> {
+        let views = self.inner.views.read().expect("views lock");
+        views.values().filter(|v| v.tenant == tenant).cloned().collect()
+    }
+
+    /// Runs the loop until `shutdown` turns true, then writes what is buffered.
+    pub fn spawn(&self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(engine.inner.opts.tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_prune = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if let Err(e) = engine.tick_at(Instant::now(), Utc::now()).await {
+                    tracing::error!(error = %e, "scaling loop pass failed");
+                }
+                if last_prune.elapsed() > Duration::from_secs(3600) {
+                    last_prune = Instant::now();
+                    let before = Utc::now() - engine.inner.opts.retention;
+                    if let Err(e) = store::prune_history(&engine.inner.db, before).await {
+                        tracing::warn!(error = %e, "pruning history failed");
+                    }
+                }
+            }
+            tracing::info!("scaling loop stopped");
+        })
+    }
+
+    /// The instant the engine started; the simulated cluster's time counts from it.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+
+    /// One pass as of `at` (monotonic) and `now` (wall clock): advance the simulated cluster,
+    /// then poll, decide and actuate every object that is due, and write the decisions in one
+    /// batch. The loop passes the current time; tests pass the time they want.
+    pub async fn tick_at(&self, at: Instant, now: DateTime<Utc>) -> Result<()> {
+        let pass_started = Instant::now();
+        if let Some(sim) = &self.inner.opts.sim {
+            sim.lock().expect("sim lock").advance_to(at.saturating_duration_since(self.inner.started).as_secs_f64());
+        }
+        let mut decisions = Vec::new();
+        let mut samples = Vec::new();
+        let mut objects = self.inner.objects.lock().await;
+        for obj in objects.iter_mut() {
+            if obj.next_poll > at {
+                continue;
+            }
+            obj.next_poll = at + Duration::from_secs(obj.stored.spec.polling_interval as u64);
+            match self.step(obj, now).await {
+                Ok((decision, prev, inputs)) => {
+                    for t in &inputs {
+                        if let Ok((values, _)) = &t.reading {
+                            samples.extend(values.iter().map(|v| NewSample {
+                                scaled_object_id: obj.stored.id,
+                                metric: v.name.clone(),
+                                at: now,
+                                value: v.value,
+                            }));
+                        }
+                    }
+                    decisions.push(NewDecision {
+                        scaled_object_id: obj.stored.id,
+                        at: now,
+                        state: decision.state.phase.as_str().into(),
+                        rule: decision.rule.as_str().into(),
+                        prev_replicas: prev,
+                        new_replicas: decision.replicas,
+                        explanation: decision.explanation.clone(),
+                        inputs: serde_json::json!(inputs
+                            .iter()
+                            .map(|t| match &t.reading {
+                                Ok((values, active)) => serde_json::json!({
+                                    "metric": t.spec.name, "target": t.spec.target,
+                                    "values": values.iter().map(|v| v.value).collect::<Vec<_>>(), "active": active,
+                                }),
+                                Err(e) => serde_json::json!({"metric": t.spec.name, "error": e}),
+                            })
+                            .collect::<Vec<_>>()),
+                    });
+                    obj.state = decision.state;
+                }
+                Err(e) => {
+                    let mut views = self.inner.views.write().expect("views lock");
+                    if let Some(v) = views.get_mut(&obj.stored.id) {
+                        v.error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        drop(objects);
+        store::write_batch(&self.inner.db, &decisions, &samples).await?;
+        self.inner.metrics.loop_latency.observe(pass_started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Poll → decide → actuate for one object. Returns the decision, the replicas before it
+    /// and the trigger inputs it saw.
+    async fn step(&self, obj: &mut ObjectRuntime, now: DateTime<Utc>) -> Result<(Decision, i32, Vec<TriggerInput>)> {
+        let labels = |metric: &str| ScalerLabels {
+            namespace: obj.stored.namespace.clone(),
+            scaled_object: obj.stored.name.clone(),
+            scaler: "".into(),
+            metric: metric.into(),
+        };
+        let mut inputs = Vec::with_capacity(obj.scalers.len());
+        for (i, scaler) in obj.scalers.iter().enumerate() {
+            let spec = scaler.metric_spec();
+            let reading = match tokio::time::timeout(SCALER_TIMEOUT, scaler.metrics_and_activity()).await {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("timed out after {} s", SCALER_TIMEOUT.as_secs())),
+            };
+            let mut l = labels(&spec.name);
+            l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
+            match &reading {
+                Ok((values, active)) => {
+                    for v in values {
+                        self.inner.metrics.scaler_metrics_value.get_or_create(&l).set(v.value);
+                    }
+                    self.inner.metrics.scaler_active.get_or_create(&l).set(*active as i64);
+                }
+                Err(_) => {
+                    self.inner.metrics.scaler_errors.get_or_create(&l).inc();
+                }
+            }
+            inputs.push(TriggerInput { spec, reading });
+        }
+
+        let (current, _) = self.replicas(&obj.stored)?;
+        let decision = decide::decide(
+            &obj.state,
+            &Inputs { spec: &obj.stored.spec, triggers: &inputs, current_replicas: current, override_: None },
+            now,
+        );
+        let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
+        if decision.replicas != current {
+            if let Err(e) = self.scale(&obj.stored, decision.replicas) {
+                self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
+                return Err(e);
+            }
+        }
+        self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
+        self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
+
+        let (after, ready) = self.replicas(&obj.stored)?;
+        let mut views = self.inner.views.write().expect("views lock");
+        if let Some(v) = views.get_mut(&obj.stored.id) {
+            v.current_replicas = Some(after);
+            v.ready_replicas = Some(ready);
+            v.desired_replicas = Some(decision.replicas);
+            v.phase = decision.state.phase.as_str().into();
+            v.metrics = inputs
+                .iter()
+                .filter_map(|t| t.reading.as_ref().ok())
+                .flat_map(|(values, _)| values.iter().map(|m| (m.name.clone(), m.value)))
+                .collect();
+            v.last_decision = Some(decision.explanation.clone());
+            v.last_decision_at = Some(now);
+            v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
+        }
+        Ok((decision, current, inputs))
+    }
+
+    /// (spec replicas, ready replicas) of the object's target.
+    fn replicas(&self, obj: &StoredObject) -> Result<(i32, i32)> {
+        let sim = self.simulated(obj)?;
+        let sim = sim.lock().expect("sim lock");
+        let d = sim.deployment(&obj.spec.scale_target_ref.name)?;
+        Ok((d.replicas(), d.ready_replicas(sim.now())))
+    }
+
+    fn scale(&self, obj: &StoredObject, replicas: i32) -> Result<()> {
+        let sim = self.simulated(obj)?;
+        let mut sim = sim.lock().expect("sim lock");
+        sim.scale(&obj.spec.scale_target_ref.name, replicas)
+            .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })
+    }
+
+    fn simulated(&self, obj: &StoredObject) -> Result<&SharedSim> {
+        match (obj.cluster_kind.as_str(), &self.inner.opts.sim) {
+            ("simulated", Some(sim)) => Ok(sim),
+            (kind, _) => Err(Error::Actuation {
+                target: format!("{}/{}", obj.cluster, obj.spec.scale_target_ref.name),
+                message: format!("cluster kind {kind:?} cannot be actuated by this build yet"),
+            }),
+        }
+    }
+}
+
+fn build_scalers(stored: &StoredObject, ctx: &ScalerContext) -> Result<Vec<Box<dyn Scaler>>> {
+    stored.spec.validate()?;
+    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx)).collect()
+}
