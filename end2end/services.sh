@@ -4,10 +4,10 @@
 #                                       prints `export VAR=…` lines for the tests
 #   end2end/services.sh down            stop everything this script started
 # Idempotent: `up` on a running service reprints its variables. State lives in
-# $SWELL_SERVICES_DIR (default /tmp/swell-services).
+# $TEST_SERVICES_DIR (default /tmp/swell-services).
 set -euo pipefail
 
-STATE="${SWELL_SERVICES_DIR:-/tmp/swell-services}"
+STATE="${TEST_SERVICES_DIR:-/tmp/swell-services}"
 mkdir -p "$STATE"
 
 log() { echo "services: $*" >&2; }

@@ -1,1 +1,145 @@
-fn main(){}
+//! `swell`: the server (`serve`), the embedded demo (`demo`) and operator commands.
+
+mod config;
+mod web;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use engine::{Engine, EngineOptions};
+use leptos::prelude::LeptosOptions;
+
+use config::{Config, Flags, redact_url};
+
+#[derive(Parser)]
+#[command(name = "swell", version, about = "Event-driven, predictive autoscaling for Kubernetes")]
+struct Cli {
+    /// Configuration file (default: ./swell.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:3000.
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    /// Database URL: sqlite://path or postgres://user:pass@host/db.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Folder of the built site (pkg/ with wasm, js and css).
+    #[arg(long, global = true)]
+    site_root: Option<String>,
+    /// Log filter, e.g. info or swell=debug.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server and the scaling engine.
+    Serve,
+    /// Run with a simulated cluster replaying recorded traffic and three demo ScaledObjects.
+    Demo,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// A start-up failure: one line, exit code 2.
+struct Startup(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = Flags { bind: cli.bind.clone(), database_url: cli.database_url.clone(), site_root: cli.site_root.clone(), log: cli.log.clone() };
+    let config = match config::load(cli.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(msg) => return startup_failed(&msg),
+    };
+    init_tracing(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Startup(msg))) => startup_failed(&msg),
+        Err(e) => {
+            eprintln!("swell: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn startup_failed(msg: &str) -> ExitCode {
+    eprintln!("swell: {msg}");
+    ExitCode::from(2)
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Startup>> {
+    let db = match engine::store::connect(&config.database_url).await {
+        Ok(db) => db,
+        Err(e) => {
+            return Ok(Err(Startup(format!(
+                "cannot reach database {} (config key database_url): {e}",
+                redact_url(&config.database_url)
+            ))));
+        }
+    };
+    engine::store::migrate(&db).await.context("while applying migrations")?;
+    if let Command::Migrate = command {
+        tracing::info!(database = %redact_url(&config.database_url), "migrations applied");
+        return Ok(Ok(()));
+    }
+
+    let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), ..Default::default() };
+    if let Command::Demo = command {
+        engine::demo::seed(&db).await.context("while seeding the demo")?;
+        opts.sim = Some(Arc::new(Mutex::new(engine::demo::cluster())));
+    }
+    let engine = Engine::new(db, opts).await.context("while loading scaled objects")?;
+
+    let listener = match tokio::net::TcpListener::bind(config.bind).await {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(Startup(format!("cannot listen on {} (config key bind): {e}", config.bind)))),
+    };
+    let leptos_options = LeptosOptions::builder()
+        .output_name("swell")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .env(leptos::config::Env::PROD)
+        .build();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let loop_handle = engine.spawn(stop_rx);
+    let state = web::AppState { leptos_options, engine };
+    tracing::info!(address = %listener.local_addr()?, "listening; dashboard at http://{}", listener.local_addr()?);
+    web::launch(listener, state, shutdown_signal()).await.context("while serving")?;
+    let _ = stop_tx.send(true);
+    loop_handle.await.context("while stopping the engine")?;
+    tracing::info!("stopped");
+    Ok(Ok(()))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,179 @@
+//! Layered configuration: defaults → `swell.toml` → `SWELL_*` env (`__` nests) → flags.
+//! Unknown keys and bad values are errors that name the key and where it came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_FILE: &str = "swell.toml";
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the web server listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://path` (default `./data/swell.db`) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Where the built site (`pkg/` with the wasm, js and css) is served from.
+    pub site_root: PathBuf,
+    /// A tracing filter, e.g. `info` or `swell=debug,info`.
+    pub log: String,
+    /// Days of decisions and metric samples kept in SQL.
+    pub retention_days: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://data/swell.db".into(),
+            site_root: PathBuf::from("target/site"),
+            log: "info".into(),
+            retention_days: 7,
+        }
+    }
+}
+
+/// Never print a database password.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("site_root", &self.site_root)
+            .field("log", &self.log)
+            .field("retention_days", &self.retention_days)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL we can parse: show only the scheme, in case the rest holds a secret.
+        Err(_) => format!("{}:…", url.split(':').next().unwrap_or("?")),
+    }
+}
+
+/// Values given as command-line flags (only those actually given override the rest).
+#[derive(Default, Serialize)]
+pub struct Flags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_root: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// Loads the configuration. `file` is the path given with `--config`; without it
+/// `swell.toml` in the working directory is read if present.
+pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, String> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match file {
+        Some(path) if !path.exists() => {
+            return Err(format!("config file {} does not exist (given with --config)", path.display()));
+        }
+        Some(path) => figment = figment.merge(Toml::file_exact(path)),
+        None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+    }
+    figment = figment.merge(Env::prefixed("SWELL_").split("__")).merge(Serialized::globals(flags));
+    figment.extract::<Config>().map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| {
+                // Figment's messages name the key and its source; the value itself is left
+                // out because it may be a secret.
+                let key = e.path.join(".");
+                let source = match &e.metadata {
+                    Some(m) => match &m.source {
+                        Some(figment::Source::File(path)) => format!("{} {}", m.name, path.display()),
+                        _ => m.name.to_string(),
+                    },
+                    None => "defaults".into(),
+                };
+                let what = match &e.kind {
+                    figment::error::Kind::UnknownField(field, _) => {
+                        let key = if key.is_empty() { field.clone() } else { key };
+                        return format!(
+                            "unknown config key `{key}` (from {source}); known keys: bind, database_url, site_root, log, retention_days"
+                        );
+                    }
+                    kind => kind.to_string(),
+                };
+                format!("bad value for config key `{key}` (from {source}): {what}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("swell.toml", "bind = \"127.0.0.1:4000\"\nlog = \"debug\"\nretention_days = 3\n")?;
+            jail.set_env("SWELL_LOG", "warn");
+            let flags = Flags { bind: Some("127.0.0.1:5000".into()), ..Default::default() };
+            let c = load(None, &flags).unwrap();
+            assert_eq!(c.bind.port(), 5000, "flag beats file");
+            assert_eq!(c.log, "warn", "env beats file");
+            assert_eq!(c.retention_days, 3, "file beats default");
+            assert_eq!(c.database_url, "sqlite://data/swell.db", "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_source() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("swell.toml", "bnd = \"127.0.0.1:4000\"\n")?;
+            let err = load(None, &Flags::default()).unwrap_err();
+            assert!(err.contains("unknown config key `bnd`") && err.contains("swell.toml"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWELL_DATABSE_URL", "sqlite::memory:");
+            let err = load(None, &Flags::default()).unwrap_err();
+            assert!(err.contains("`databse_url`") && err.contains("SWELL_"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWELL_BIND", "not-an-address");
+            let err = load(None, &Flags::default()).unwrap_err();
+            assert!(err.contains("config key `bind`"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("swell.toml", "retention_days = -1\n")?;
+            let err = load(None, &Flags::default()).unwrap_err();
+            assert!(err.contains("config key `retention_days`"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(redact_url("postgres://swell:hunter2@db:5432/swell"), "postgres://swell:***@db:5432/swell");
+        assert_eq!(redact_url("sqlite://data/swell.db"), "sqlite://data/swell.db");
+        let c = Config { database_url: "postgres://u:hunter2@h/db".into(), ..Default::default() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
