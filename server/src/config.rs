@@ -98,6 +98,7 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, String> {
                 let source = match &e.metadata {
                     Some(m) => match &m.source {
                         Some(figment::Source::File(path)) => format!("{} {}", m.name, path.display()),
+                        _ if m.name.contains("Flags") => "command-line flags".into(),
                         _ => m.name.to_string(),
                     },
                     None => "defaults".into(),

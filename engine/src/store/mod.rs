@@ -30,7 +30,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     opts.sqlx_logging(false).connect_timeout(std::time::Duration::from_secs(5));
     if opts.get_url().starts_with("sqlite::memory:") {
         // One connection: every query must see the same in-memory database.
-        opts.max_connections(1).min_connections(1);
+        opts.max_connections(1).min_connections(1).idle_timeout(None::<std::time::Duration>).max_lifetime(None::<std::time::Duration>);
     }
     Ok(Database::connect(opts).await?)
 }
