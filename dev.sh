@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Swell's two entry points for a fresh machine:
+#   bash dev.sh demo   install what is missing, build, and run `swell demo` on http://127.0.0.1:3000
+#   bash dev.sh test   install what is missing, start the test services, run every test suite
+# Heavy build output is cached outside the clone, in $DEV_CACHE_DIR (default ~/.cache/swell),
+# keyed by Cargo.lock and the Rust toolchain, so a second run is warm.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+CACHE="${DEV_CACHE_DIR:-$HOME/.cache/swell}"
+CARGO_LEPTOS_VERSION=0.3.10
+# Must equal the wasm-bindgen pinned in Cargo.toml.
+WASM_BINDGEN_VERSION=0.2.130
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+
+PHASES=()
+SUITES=()
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+
+say() { echo "==> $*" >&2; }
+
+# phase NAME CMD...: runs CMD and records its wall time.
+phase() {
+  local name=$1 start end rc=0
+  shift
+  say "$name"
+  start=$(date +%s)
+  "$@" || rc=$?
+  end=$(date +%s)
+  PHASES+=("$(printf '%-22s %5ss' "$name" "$((end - start))")")
+  return $rc
+}
+
+apt_install() {
+  say "apt-get install $*"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+install_system() {
+  local missing=()
+  command -v cc >/dev/null || missing+=(build-essential)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v python3 >/dev/null || missing+=(python3)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  command -v chromium >/dev/null || missing+=(chromium)
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+  fi
+}
+
+install_rust_tools() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION"
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    # Not --locked: its lock file names a crate version the index no longer has.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+install_npm() {
+  local stamp="end2end/node_modules/.swell-lock-hash" want
+  want=$(sha256sum end2end/package-lock.json | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    echo "$want" >"$stamp"
+  fi
+}
+
+# target/ lives in the cache, one folder per (Cargo.lock, rustc) pair; the newest two are kept.
+link_target() {
+  [ -e target ] && [ ! -L target ] && return 0
+  local key dir
+  key=$( (cat Cargo.lock; rustc -V) | sha256sum | cut -c1-16)
+  dir="$CACHE/target-$key"
+  mkdir -p "$dir"
+  touch "$dir"
+  ln -sfn "$dir" target
+  ls -dt "$CACHE"/target-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
+}
+
+install_all() {
+  install_system
+  install_rust_tools
+  install_npm
+  link_target
+}
+
+# The variables cargo-leptos sets when it builds the server; `cargo test` gets the same ones
+# so both reuse one build of the Leptos crates.
+leptos_env() {
+  export LEPTOS_OUTPUT_NAME=swell LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+    LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
+    LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() {
+  local url=$1 tries=600
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    tries=$((tries - 1))
+    [ $tries -gt 0 ] || { echo "no answer from $url" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+# record SUITE PASSED FAILED
+record() {
+  SUITES+=("$(printf '%-22s %4s passed %4s failed' "$1" "$2" "$3")")
+  TOTAL_PASSED=$((TOTAL_PASSED + $2))
+  TOTAL_FAILED=$((TOTAL_FAILED + $3))
+}
+
+check_wasm_deps() {
+  local bad
+  bad=$(cargo tree -p frontend --target wasm32-unknown-unknown --features hydrate -e normal --prefix none 2>/dev/null \
+    | awk '{print $1}' | sort -u | grep -xE 'tokio|sea-orm|sqlx|kube|linfa|engine|axum|mio' || true)
+  if [ -n "$bad" ]; then
+    echo "the wasm build pulls in server crates: $bad (keep them behind the ssr feature)" >&2
+    record wasm-deps 0 1
+    return 1
+  fi
+  record wasm-deps 1 0
+}
+
+cargo_tests() {
+  local log="$WORK/cargo-test.log" rc=0
+  leptos_env
+  cargo test --no-fail-fast -p migrations -p engine -p server 2>&1 | tee "$log" || rc=$?
+  local passed failed
+  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
+  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+  [ -n "$passed" ] || passed=0
+  [ -n "$failed" ] || failed=0
+  if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  record "cargo test" "$passed" "$failed"
+  return $rc
+}
+
+e2e_tests() {
+  local port rc=0 log="$WORK/playwright.log"
+  port=$(free_port)
+  mkdir -p "$WORK/e2e"
+  target/debug/swell demo --bind "127.0.0.1:$port" --database-url "sqlite://$WORK/e2e/swell.db" \
+    --site-root target/site --log warn >"$WORK/e2e/server.log" 2>&1 &
+  local pid=$!
+  if ! wait_http "http://127.0.0.1:$port/readyz"; then
+    cat "$WORK/e2e/server.log" >&2
+    kill "$pid" 2>/dev/null || true
+    record playwright 0 1
+    return 1
+  fi
+  (cd end2end && SWELL_E2E_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$log" || rc=$?
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local passed failed
+  passed=$(grep -oE '^ *[0-9]+ passed' "$log" | grep -oE '[0-9]+' | tail -n1 || true)
+  failed=$(grep -oE '^ *[0-9]+ failed' "$log" | grep -oE '[0-9]+' | tail -n1 || true)
+  [ -n "$passed" ] || passed=0
+  [ -n "$failed" ] || failed=0
+  if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  record playwright "$passed" "$failed"
+  return $rc
+}
+
+summary() {
+  echo
+  echo "================ Swell test summary ================"
+  echo "phases:"
+  printf '  %s\n' "${PHASES[@]}"
+  echo "suites:"
+  printf '  %s\n' "${SUITES[@]}"
+  echo "===================================================="
+  echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
+}
+
+services_up() {
+  local exports
+  exports=$(bash end2end/services.sh up postgres)
+  eval "$exports"
+}
+
+cmd_test() {
+  local started rc=0
+  started=$(date +%s)
+  WORK=$(mktemp -d /tmp/swell-test.XXXXXX)
+  phase install install_all
+  export TEST_SERVICES_DIR="$WORK/services"
+  trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; summary_once' EXIT
+  phase services services_up
+  phase wasm-deps check_wasm_deps || rc=1
+  if phase build cargo leptos build; then
+    phase cargo-test cargo_tests || rc=1
+    phase playwright e2e_tests || rc=1
+  else
+    record build 0 1
+    rc=1
+  fi
+  PHASES+=("$(printf '%-22s %5ss' total "$(($(date +%s) - started))")")
+  exit $rc
+}
+
+SUMMARY_DONE=0
+summary_once() {
+  [ $SUMMARY_DONE -eq 1 ] && return
+  SUMMARY_DONE=1
+  summary
+}
+
+cmd_demo() {
+  install_all
+  # Release builds run wasm-opt; npm's binaryen is the one that works (see end2end/package.json).
+  PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+  say "Swell demo on http://127.0.0.1:3000 (Ctrl-C stops it)"
+  exec target/release/swell demo --site-root target/site "$@"
+}
+
+case "${1:-}" in
+  demo) shift; cmd_demo "$@" ;;
+  test) shift; cmd_test ;;
+  *) echo "usage: bash dev.sh demo | bash dev.sh test" >&2; exit 2 ;;
+esac
