@@ -155,7 +155,7 @@ e2e_tests() {
   local port rc=0 log="$WORK/playwright.log"
   port=$(free_port)
   mkdir -p "$WORK/e2e"
-  target/debug/swell demo --bind "127.0.0.1:$port" --database-url "sqlite://$WORK/e2e/swell.db" \
+  "$WORK/swell" demo --bind "127.0.0.1:$port" --database-url "sqlite://$WORK/e2e/swell.db" \
     --site-root target/site --log warn >"$WORK/e2e/server.log" 2>&1 &
   local pid=$!
   if ! wait_http "http://127.0.0.1:$port/readyz"; then
@@ -190,8 +190,14 @@ summary() {
 
 services_up() {
   local exports
-  exports=$(bash end2end/services.sh up postgres)
+  exports=$(bash end2end/services.sh up postgres) || { record services 0 1; return 1; }
   eval "$exports"
+}
+
+# The site and the server binary the browser tests run. `cargo test` later builds the same
+# binary with test features (and so other Leptos markup), so the browser tests keep a copy.
+build_site() {
+  cargo leptos build && cp target/debug/swell "$WORK/swell"
 }
 
 cmd_test() {
@@ -203,7 +209,7 @@ cmd_test() {
   trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; summary_once' EXIT
   phase services services_up
   phase wasm-deps check_wasm_deps || rc=1
-  if phase build cargo leptos build; then
+  if phase build build_site; then
     phase cargo-test cargo_tests || rc=1
     phase playwright e2e_tests || rc=1
   else

@@ -32,7 +32,9 @@ pg_bin() {
 }
 
 postgres_up() {
-  local dir="$STATE/postgres" bin
+  # Its own folder under /tmp: the server runs as the postgres user, which may not be able
+  # to enter $STATE (e.g. a mktemp folder of root's).
+  local dir="/tmp/swell-postgres-$(echo "$STATE" | sha256sum | cut -c1-12)" bin
   bin=$(pg_bin)
   if [ -z "$bin" ] || [ ! -x "$bin/pg_ctl" ]; then
     apt_install postgresql
@@ -58,7 +60,7 @@ postgres_up() {
 }
 
 postgres_down() {
-  local dir="$STATE/postgres" bin
+  local dir="/tmp/swell-postgres-$(echo "$STATE" | sha256sum | cut -c1-12)" bin
   bin=$(pg_bin)
   if [ -d "$dir/data" ] && [ -n "$bin" ]; then
     su postgres -c "$bin/pg_ctl -D $dir/data -m fast -w stop" >/dev/null 2>&1 || true
