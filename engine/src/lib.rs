@@ -11,5 +11,6 @@ pub mod spec;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use runtime::{Engine, EngineOptions, ObjectView};
+pub use decide::OverrideInput;
+pub use runtime::{ActiveOverride, Engine, EngineOptions, ObjectView};
 pub use sea_orm::DatabaseConnection;

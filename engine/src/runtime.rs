@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
-use crate::decide::{self, Decision, Inputs, Phase, TriggerInput};
+use crate::decide::{self, Decision, Inputs, OverrideInput, Phase, TriggerInput};
 use crate::metrics::{Metrics, ObjectLabels, RuleLabels, ScalerLabels};
 use crate::scalers::{self, Scaler, ScalerContext};
 use crate::sim::SharedSim;
@@ -18,6 +18,9 @@ use crate::{Error, Result};
 
 /// How long one scaler may take before its poll counts as failed.
 const SCALER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A sanity bound on manual replica overrides.
+pub const MAX_OVERRIDE_REPLICAS: i32 = 10_000;
 
 #[derive(Clone)]
 pub struct EngineOptions {
@@ -55,6 +58,8 @@ pub struct ObjectView {
     pub last_decision_at: Option<DateTime<Utc>>,
     /// Why the object cannot be scaled, when it cannot (bad spec, unknown cluster…).
     pub error: Option<String>,
+    /// The manual override in force, described.
+    pub override_: Option<String>,
 }
 
 struct ObjectRuntime {
@@ -62,6 +67,40 @@ struct ObjectRuntime {
     scalers: Vec<Box<dyn Scaler>>,
     state: decide::State,
     next_poll: Instant,
+    override_: Option<ActiveOverride>,
+}
+
+/// A manual override: fixed replicas or a pause, until cleared or expired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveOverride {
+    pub input: OverrideInput,
+    pub reason: String,
+    pub by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl ActiveOverride {
+    fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
+
+    fn describe(&self) -> String {
+        let what = match self.input {
+            OverrideInput::Replicas(n) => format!("replicas fixed at {n}"),
+            OverrideInput::Pause => "paused".to_string(),
+        };
+        let until = self.expires_at.map(|e| format!(" until {}", e.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default();
+        format!("{what} by {}{until}: {}", self.by, self.reason)
+    }
+
+    fn from_row(row: &crate::store::entities::overrides::Model) -> Option<Self> {
+        let input = match (row.kind.as_str(), row.replicas) {
+            ("replicas", Some(n)) => OverrideInput::Replicas(n),
+            ("pause", _) => OverrideInput::Pause,
+            _ => return None,
+        };
+        Some(ActiveOverride { input, reason: row.reason.clone(), by: row.created_by.clone(), expires_at: row.expires_at })
+    }
 }
 
 struct Inner {
@@ -88,6 +127,11 @@ impl Engine {
         let started = Instant::now();
         let mut objects = Vec::new();
         let mut views = BTreeMap::new();
+        let overrides: BTreeMap<i32, ActiveOverride> = store::active_overrides(&db, now)
+            .await?
+            .iter()
+            .filter_map(|row| Some((row.scaled_object_id, ActiveOverride::from_row(row)?)))
+            .collect();
         for stored in store::load_objects(&db).await? {
             let mut view = ObjectView {
                 id: stored.id,
@@ -106,9 +150,12 @@ impl Engine {
                 last_decision: None,
                 last_decision_at: None,
                 error: None,
+                override_: None,
             };
+            let override_ = overrides.get(&stored.id).cloned();
+            view.override_ = override_.as_ref().map(ActiveOverride::describe);
             match build_scalers(&stored, &ctx) {
-                Ok(scalers) => objects.push(ObjectRuntime { stored, scalers, state: decide::State::new(now), next_poll: started }),
+                Ok(scalers) => objects.push(ObjectRuntime { stored, scalers, state: decide::State::new(now), next_poll: started, override_ }),
                 Err(e) => {
                     tracing::warn!(object = %view.name, error = %e, "scaled object cannot run");
                     view.error = Some(e.to_string());
@@ -280,9 +327,14 @@ impl Engine {
         }
 
         let (current, _) = self.replicas(&obj.stored)?;
+        if obj.override_.as_ref().is_some_and(|o| !o.in_force(now)) {
+            tracing::info!(object = %obj.stored.name, "override expired");
+            obj.override_ = None;
+        }
+        let override_input = obj.override_.as_ref().map(|o| o.input);
         let decision = decide::decide(
             &obj.state,
-            &Inputs { spec: &obj.stored.spec, triggers: &inputs, current_replicas: current, override_: None },
+            &Inputs { spec: &obj.stored.spec, triggers: &inputs, current_replicas: current, override_: override_input },
             now,
         );
         let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
@@ -310,8 +362,71 @@ impl Engine {
             v.last_decision = Some(decision.explanation.clone());
             v.last_decision_at = Some(now);
             v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
+            v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
         }
         Ok((decision, current, inputs))
+    }
+
+    /// Fixes an object's replicas, or pauses it, until cleared or `expires_at`. Stored in SQL
+    /// (so it survives a restart) with an audit entry naming `actor` and `reason`.
+    pub async fn set_override(
+        &self,
+        object_id: i32,
+        input: OverrideInput,
+        reason: &str,
+        actor: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "is required: say why the override is needed"));
+        }
+        if let OverrideInput::Replicas(n) = input {
+            if !(0..=MAX_OVERRIDE_REPLICAS).contains(&n) {
+                return Err(Error::invalid("replicas", format!("{n} is outside 0..={MAX_OVERRIDE_REPLICAS}")));
+            }
+        }
+        if expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(Error::invalid("expires_at", "is in the past; give a future time or none"));
+        }
+        let mut objects = self.inner.objects.lock().await;
+        let kind = match input {
+            OverrideInput::Replicas(_) => "replicas",
+            OverrideInput::Pause => "pause",
+        };
+        let replicas = match input {
+            OverrideInput::Replicas(n) => Some(n),
+            OverrideInput::Pause => None,
+        };
+        store::set_override(&self.inner.db, object_id, kind, replicas, reason.trim(), actor, expires_at).await?;
+        let active = ActiveOverride { input, reason: reason.trim().into(), by: actor.into(), expires_at };
+        if let Some(obj) = objects.iter_mut().find(|o| o.stored.id == object_id) {
+            obj.override_ = Some(active.clone());
+            obj.next_poll = Instant::now();
+        }
+        if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
+            v.override_ = Some(active.describe());
+        }
+        Ok(())
+    }
+
+    /// Clears an object's override (resume); the next poll decides from its metrics again.
+    pub async fn clear_override(&self, object_id: i32, reason: &str, actor: &str) -> Result<bool> {
+        let mut objects = self.inner.objects.lock().await;
+        let cleared = store::clear_override(&self.inner.db, object_id, reason.trim(), actor).await?;
+        if let Some(obj) = objects.iter_mut().find(|o| o.stored.id == object_id) {
+            obj.override_ = None;
+            obj.next_poll = Instant::now();
+        }
+        if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
+            v.override_ = None;
+        }
+        Ok(cleared)
+    }
+
+    /// One object's view, if it exists in `tenant`.
+    pub fn object(&self, tenant: &str, object_id: i32) -> Option<ObjectView> {
+        let views = self.inner.views.read().expect("views lock");
+        views.get(&object_id).filter(|v| v.tenant == tenant).cloned()
     }
 
     /// (spec replicas, ready replicas) of the object's target.

@@ -41,3 +41,92 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
         assert!(engine.metrics().encode().contains("swell_decisions_total"));
     }
 }
+
+fn find(engine: &Engine, name: &str) -> engine::ObjectView {
+    engine.overview("demo").into_iter().find(|v| v.name == name).unwrap()
+}
+
+#[tokio::test]
+async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart() {
+    use engine::OverrideInput;
+    for t in common::databases().await {
+        demo::seed(&t.db).await.unwrap();
+        let opts = || EngineOptions { sim: Some(Arc::new(Mutex::new(demo::cluster()))), ..Default::default() };
+        let engine = Engine::new(t.db.clone(), opts()).await.unwrap();
+        let at = |e: &Engine, s: u64| e.started() + Duration::from_secs(s);
+        for s in 0..5 {
+            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+        }
+        let web = find(&engine, "web-frontend");
+        let worker = find(&engine, "orders-worker");
+
+        // Bad input is refused, naming the field; nothing is stored.
+        let err = engine.set_override(web.id, OverrideInput::Replicas(3), "  ", "alice", None).await.unwrap_err();
+        assert!(err.to_string().starts_with("reason"), "{err}");
+        let err = engine.set_override(web.id, OverrideInput::Replicas(-1), "x", "alice", None).await.unwrap_err();
+        assert!(err.to_string().starts_with("replicas"), "{err}");
+        let err = engine.set_override(web.id, OverrideInput::Pause, "x", "alice", Some(Utc::now() - chrono::Duration::seconds(1))).await.unwrap_err();
+        assert!(err.to_string().starts_with("expires_at"), "{err}");
+        assert!(engine.set_override(999_999, OverrideInput::Pause, "x", "alice", None).await.is_err());
+
+        engine.set_override(web.id, OverrideInput::Replicas(11), "load test", "alice", None).await.unwrap();
+        engine.tick_at(at(&engine, 5), Utc::now()).await.unwrap();
+        let paused_at = find(&engine, "orders-worker").current_replicas.unwrap();
+        engine.set_override(worker.id, OverrideInput::Pause, "investigating", "bob", None).await.unwrap();
+        for s in 6..60 {
+            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+            assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: override holds at {s} s", t.kind);
+            assert_eq!(find(&engine, "orders-worker").current_replicas, Some(paused_at), "{}: pause holds at {s} s", t.kind);
+        }
+        let view = find(&engine, "web-frontend");
+        assert_eq!(view.override_.as_deref(), Some("replicas fixed at 11 by alice: load test"));
+        assert_eq!(view.phase, "Overridden");
+        assert_eq!(find(&engine, "orders-worker").phase, "Paused");
+        drop(engine);
+
+        // A restart (new engine, new cluster) keeps both.
+        let engine = Engine::new(t.db.clone(), opts()).await.unwrap();
+        assert!(find(&engine, "web-frontend").override_.is_some(), "{}: override reloaded", t.kind);
+        let fresh_worker = find(&engine, "orders-worker");
+        for s in 0..10 {
+            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+            assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: after restart at {s} s", t.kind);
+        }
+        assert_eq!(find(&engine, "orders-worker").phase, "Paused", "{}", t.kind);
+        let _ = fresh_worker;
+
+        // Resume: metrics decide again.
+        assert!(engine.clear_override(web.id, "done", "alice").await.unwrap());
+        assert!(!engine.clear_override(web.id, "again", "alice").await.unwrap(), "nothing left to clear");
+        engine.tick_at(at(&engine, 10), Utc::now()).await.unwrap();
+        let resumed = store::recent_decisions(&t.db, web.id, 1).await.unwrap();
+        assert_ne!(resumed[0].rule, "override_replicas", "{}", t.kind);
+        assert!(find(&engine, "web-frontend").override_.is_none());
+
+        // An override with an expiry stops on its own.
+        let soon = Utc::now() + chrono::Duration::seconds(30);
+        engine.set_override(web.id, OverrideInput::Replicas(2), "short", "carol", Some(soon)).await.unwrap();
+        engine.tick_at(at(&engine, 11), Utc::now()).await.unwrap();
+        assert_eq!(store::recent_decisions(&t.db, web.id, 1).await.unwrap()[0].rule, "override_replicas");
+        engine.tick_at(at(&engine, 12), soon + chrono::Duration::seconds(1)).await.unwrap();
+        assert_ne!(store::recent_decisions(&t.db, web.id, 1).await.unwrap()[0].rule, "override_replicas", "{}: expired", t.kind);
+
+        // Every change is in the audit log with who and why.
+        let tenant = store::ensure_tenant(&t.db, "demo", "Demo").await.unwrap();
+        let audit = store::audit_entries(&t.db, tenant.id, 10).await.unwrap();
+        let lines: Vec<String> = audit.iter().rev().map(|a| format!("{} {} {}", a.actor, a.action, a.target)).collect();
+        assert_eq!(
+            lines,
+            [
+                "alice override.replicas shop/web-frontend",
+                "bob override.pause shop/orders-worker",
+                "alice override.clear shop/web-frontend",
+                "alice override.clear shop/web-frontend",
+                "carol override.replicas shop/web-frontend",
+            ],
+            "{}",
+            t.kind
+        );
+        assert_eq!(audit.last().unwrap().detail["reason"], "load test");
+    }
+}

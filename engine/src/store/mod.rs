@@ -11,7 +11,7 @@ use sea_orm::{
 
 use crate::spec::ScaledObjectSpec;
 use crate::{Error, Result};
-use entities::{audit_log, clusters, decisions, metric_samples, scaled_objects, tenants, triggers};
+use entities::{audit_log, clusters, decisions, metric_samples, overrides, scaled_objects, tenants, triggers};
 
 /// Opens the database (creating a SQLite file and its folder if needed), without migrating.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
@@ -264,7 +264,15 @@ pub async fn prune_history(db: &DatabaseConnection, before: DateTime<Utc>) -> Re
     Ok(d.rows_affected + s.rows_affected)
 }
 
-pub async fn audit(db: &DatabaseConnection, tenant_id: Option<i32>, actor: &str, action: &str, target: &str, detail: serde_json::Value) -> Result<()> {
+/// Writes one audit entry, on a connection or inside the caller's transaction.
+pub async fn audit<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    tenant_id: Option<i32>,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
     audit_log::ActiveModel {
         tenant_id: Set(tenant_id),
         actor: Set(actor.into()),
@@ -277,4 +285,101 @@ pub async fn audit(db: &DatabaseConnection, tenant_id: Option<i32>, actor: &str,
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// The overrides in force at `now` (not cleared, not expired), one per object at most.
+pub async fn active_overrides(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Vec<overrides::Model>> {
+    let rows = overrides::Entity::find()
+        .filter(overrides::Column::ClearedAt.is_null())
+        .order_by_asc(overrides::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter(|o| o.expires_at.is_none_or(|e| e > now)).collect())
+}
+
+/// Replaces the object's override (clearing any earlier one) and writes the audit entry,
+/// all in one transaction.
+pub async fn set_override(
+    db: &DatabaseConnection,
+    scaled_object_id: i32,
+    kind: &str,
+    replicas: Option<i32>,
+    reason: &str,
+    actor: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<overrides::Model> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let object = scaled_objects::Entity::find_by_id(scaled_object_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("scaled object {scaled_object_id}")))?;
+    clear_active(&txn, scaled_object_id, now).await?;
+    let row = overrides::ActiveModel {
+        scaled_object_id: Set(scaled_object_id),
+        kind: Set(kind.into()),
+        replicas: Set(replicas),
+        reason: Set(reason.into()),
+        created_by: Set(actor.into()),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        cleared_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit(
+        &txn,
+        Some(object.tenant_id),
+        actor,
+        &format!("override.{kind}"),
+        &format!("{}/{}", object.namespace, object.name),
+        serde_json::json!({"replicas": replicas, "reason": reason, "expires_at": expires_at}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Clears the object's override (resume); returns whether there was one.
+pub async fn clear_override(db: &DatabaseConnection, scaled_object_id: i32, reason: &str, actor: &str) -> Result<bool> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let object = scaled_objects::Entity::find_by_id(scaled_object_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("scaled object {scaled_object_id}")))?;
+    let cleared = clear_active(&txn, scaled_object_id, now).await?;
+    audit(
+        &txn,
+        Some(object.tenant_id),
+        actor,
+        "override.clear",
+        &format!("{}/{}", object.namespace, object.name),
+        serde_json::json!({"reason": reason, "cleared": cleared}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(cleared > 0)
+}
+
+async fn clear_active(txn: &sea_orm::DatabaseTransaction, scaled_object_id: i32, now: DateTime<Utc>) -> Result<u64> {
+    use sea_orm::sea_query::Expr;
+    let res = overrides::Entity::update_many()
+        .col_expr(overrides::Column::ClearedAt, Expr::value(now))
+        .filter(overrides::Column::ScaledObjectId.eq(scaled_object_id))
+        .filter(overrides::Column::ClearedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// The audit log of a tenant, newest first.
+pub async fn audit_entries(db: &DatabaseConnection, tenant_id: i32, limit: u64) -> Result<Vec<audit_log::Model>> {
+    Ok(audit_log::Entity::find()
+        .filter(audit_log::Column::TenantId.eq(tenant_id))
+        .order_by_desc(audit_log::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }
