@@ -23,3 +23,44 @@ export class OverviewPage {
     return this.page.locator("table.objects tbody").innerText();
   }
 }
+
+/** One ScaledObject's page: summary, override controls, decision log. */
+export class ObjectPage {
+  constructor(readonly page: Page) {}
+
+  async openFromOverview(name: string) {
+    const overview = new OverviewPage(this.page);
+    await overview.open();
+    await overview.row(name).locator("td.name a").click();
+    await expect(this.page.locator("h1.object-name")).toContainText(name);
+  }
+
+  currentReplicas(): Locator {
+    return this.page.locator("dd.replicas .current");
+  }
+
+  overrideText(): Locator {
+    return this.page.locator("dd.override");
+  }
+
+  decisionRows(): Locator {
+    return this.page.locator("table.decisions tbody tr");
+  }
+
+  async setReplicas(replicas: number, reason: string) {
+    const form = this.page.locator("form.override-form");
+    await form.locator("input[name=replicas]").fill(String(replicas));
+    await form.locator("input[name=reason]").fill(reason);
+    await form.locator("button").click();
+  }
+
+  async pause(reason: string) {
+    const form = this.page.locator("form.pause-form");
+    await form.locator("input[name=reason]").fill(reason);
+    await form.locator("button").click();
+  }
+
+  async resume() {
+    await this.page.locator("form.resume-form button").click();
+  }
+}

@@ -12,5 +12,5 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use decide::OverrideInput;
-pub use runtime::{ActiveOverride, Engine, EngineOptions, ObjectView};
+pub use runtime::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectView};
 pub use sea_orm::DatabaseConnection;

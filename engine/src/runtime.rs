@@ -62,6 +62,17 @@ pub struct ObjectView {
     pub override_: Option<String>,
 }
 
+/// One recorded decision, as the dashboard shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DecisionView {
+    pub at: DateTime<Utc>,
+    pub state: String,
+    pub rule: String,
+    pub prev_replicas: i32,
+    pub new_replicas: i32,
+    pub explanation: String,
+}
+
 struct ObjectRuntime {
     stored: StoredObject,
     scalers: Vec<Box<dyn Scaler>>,
@@ -371,12 +382,14 @@ impl Engine {
     /// (so it survives a restart) with an audit entry naming `actor` and `reason`.
     pub async fn set_override(
         &self,
+        tenant: &str,
         object_id: i32,
         input: OverrideInput,
         reason: &str,
         actor: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
+        self.require_object(tenant, object_id)?;
         if reason.trim().is_empty() {
             return Err(Error::invalid("reason", "is required: say why the override is needed"));
         }
@@ -410,7 +423,8 @@ impl Engine {
     }
 
     /// Clears an object's override (resume); the next poll decides from its metrics again.
-    pub async fn clear_override(&self, object_id: i32, reason: &str, actor: &str) -> Result<bool> {
+    pub async fn clear_override(&self, tenant: &str, object_id: i32, reason: &str, actor: &str) -> Result<bool> {
+        self.require_object(tenant, object_id)?;
         let mut objects = self.inner.objects.lock().await;
         let cleared = store::clear_override(&self.inner.db, object_id, reason.trim(), actor).await?;
         if let Some(obj) = objects.iter_mut().find(|o| o.stored.id == object_id) {
@@ -421,6 +435,27 @@ impl Engine {
             v.override_ = None;
         }
         Ok(cleared)
+    }
+
+    fn require_object(&self, tenant: &str, object_id: i32) -> Result<ObjectView> {
+        self.object(tenant, object_id).ok_or_else(|| Error::NotFound(format!("scaled object {object_id} in tenant {tenant}")))
+    }
+
+    /// The object's newest decisions, newest first (what the loop has written so far).
+    pub async fn decisions(&self, tenant: &str, object_id: i32, limit: u64) -> Result<Vec<DecisionView>> {
+        self.require_object(tenant, object_id)?;
+        Ok(store::recent_decisions(&self.inner.db, object_id, limit)
+            .await?
+            .into_iter()
+            .map(|d| DecisionView {
+                at: d.at,
+                state: d.state,
+                rule: d.rule,
+                prev_replicas: d.prev_replicas,
+                new_replicas: d.new_replicas,
+                explanation: d.explanation,
+            })
+            .collect())
     }
 
     /// One object's view, if it exists in `tenant`.

@@ -61,18 +61,20 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         let worker = find(&engine, "orders-worker");
 
         // Bad input is refused, naming the field; nothing is stored.
-        let err = engine.set_override(web.id, OverrideInput::Replicas(3), "  ", "alice", None).await.unwrap_err();
+        let err = engine.set_override("demo", web.id, OverrideInput::Replicas(3), "  ", "alice", None).await.unwrap_err();
         assert!(err.to_string().starts_with("reason"), "{err}");
-        let err = engine.set_override(web.id, OverrideInput::Replicas(-1), "x", "alice", None).await.unwrap_err();
+        let err = engine.set_override("demo", web.id, OverrideInput::Replicas(-1), "x", "alice", None).await.unwrap_err();
         assert!(err.to_string().starts_with("replicas"), "{err}");
-        let err = engine.set_override(web.id, OverrideInput::Pause, "x", "alice", Some(Utc::now() - chrono::Duration::seconds(1))).await.unwrap_err();
+        let err = engine.set_override("demo", web.id, OverrideInput::Pause, "x", "alice", Some(Utc::now() - chrono::Duration::seconds(1))).await.unwrap_err();
         assert!(err.to_string().starts_with("expires_at"), "{err}");
-        assert!(engine.set_override(999_999, OverrideInput::Pause, "x", "alice", None).await.is_err());
+        assert!(engine.set_override("demo", 999_999, OverrideInput::Pause, "x", "alice", None).await.is_err());
+        let err = engine.set_override("other-tenant", web.id, OverrideInput::Pause, "x", "alice", None).await.unwrap_err();
+        assert!(err.to_string().contains("not found"), "another tenant's object is invisible: {err}");
 
-        engine.set_override(web.id, OverrideInput::Replicas(11), "load test", "alice", None).await.unwrap();
+        engine.set_override("demo", web.id, OverrideInput::Replicas(11), "load test", "alice", None).await.unwrap();
         engine.tick_at(at(&engine, 5), Utc::now()).await.unwrap();
         let paused_at = find(&engine, "orders-worker").current_replicas.unwrap();
-        engine.set_override(worker.id, OverrideInput::Pause, "investigating", "bob", None).await.unwrap();
+        engine.set_override("demo", worker.id, OverrideInput::Pause, "investigating", "bob", None).await.unwrap();
         for s in 6..60 {
             engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
             assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: override holds at {s} s", t.kind);
@@ -96,8 +98,8 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         let _ = fresh_worker;
 
         // Resume: metrics decide again.
-        assert!(engine.clear_override(web.id, "done", "alice").await.unwrap());
-        assert!(!engine.clear_override(web.id, "again", "alice").await.unwrap(), "nothing left to clear");
+        assert!(engine.clear_override("demo", web.id, "done", "alice").await.unwrap());
+        assert!(!engine.clear_override("demo", web.id, "again", "alice").await.unwrap(), "nothing left to clear");
         engine.tick_at(at(&engine, 10), Utc::now()).await.unwrap();
         let resumed = store::recent_decisions(&t.db, web.id, 1).await.unwrap();
         assert_ne!(resumed[0].rule, "override_replicas", "{}", t.kind);
@@ -105,7 +107,7 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
 
         // An override with an expiry stops on its own.
         let soon = Utc::now() + chrono::Duration::seconds(30);
-        engine.set_override(web.id, OverrideInput::Replicas(2), "short", "carol", Some(soon)).await.unwrap();
+        engine.set_override("demo", web.id, OverrideInput::Replicas(2), "short", "carol", Some(soon)).await.unwrap();
         engine.tick_at(at(&engine, 11), Utc::now()).await.unwrap();
         assert_eq!(store::recent_decisions(&t.db, web.id, 1).await.unwrap()[0].rule, "override_replicas");
         engine.tick_at(at(&engine, 12), soon + chrono::Duration::seconds(1)).await.unwrap();

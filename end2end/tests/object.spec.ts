@@ -1,0 +1,35 @@
+import { expect, test } from "@playwright/test";
+import { ObjectPage } from "./pages";
+
+test("object page explains decisions and applies an override, a pause and a resume", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+
+  const object = new ObjectPage(page);
+  await object.openFromOverview("web-frontend");
+
+  // The decision log grows live and every row explains itself.
+  await expect(object.decisionRows().first()).toBeVisible();
+  await expect(object.decisionRows().first().locator("td.explanation")).toHaveText(/^(held|scaled) \d+/);
+  await expect(object.overrideText()).toHaveText("none");
+
+  await object.setReplicas(9, "e2e load test");
+  await expect(object.overrideText()).toHaveText("replicas fixed at 9 by dashboard: e2e load test", { timeout: 10_000 });
+  await expect(object.currentReplicas()).toHaveText("9", { timeout: 10_000 });
+  await expect(object.decisionRows().first().locator("td.rule")).toHaveText("override_replicas", { timeout: 10_000 });
+
+  await object.pause("e2e freeze");
+  await expect(object.overrideText()).toHaveText("paused by dashboard: e2e freeze", { timeout: 10_000 });
+  await expect(object.decisionRows().first().locator("td.rule")).toHaveText("paused", { timeout: 10_000 });
+  await expect(object.currentReplicas()).toHaveText("9");
+
+  await object.resume();
+  await expect(object.overrideText()).toHaveText("none", { timeout: 10_000 });
+  await expect(object.decisionRows().first().locator("td.rule")).not.toHaveText(/override_replicas|paused/, { timeout: 10_000 });
+  expect(errors).toEqual([]);
+});
+
+test("an object of another tenant or a missing one is an error", async ({ page }) => {
+  await page.goto("/t/nobody/o/1");
+  await expect(page.locator("p.error")).toContainText('no scaled object 1 in tenant "nobody"');
+});
