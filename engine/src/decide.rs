@@ -1,12 +1,34 @@
-//! The decision: `(state, inputs, now) -> Decision`, pure, no I/O. The loop applies it.
-//! Semantics follow KEDA's executor (keda `pkg/scaling/executor/scale_scaledobjects.go`)
-//! and the HPA's replica formula `ceil(value / target)` for `AverageValue` metrics.
+//! The decision: `decide(&State, &Inputs, now) -> Decision`, pure, no I/O. The loop applies it.
+//!
+//! Semantics follow KEDA where KEDA has them:
+//! - 0 ↔ 1 (activation, cooldown, idle and minimum replicas, fallback from zero, pause
+//!   annotations): keda `pkg/scaling/executor/scale_scaledobjects.go` (`RequestScale`,
+//!   `scaleFromZeroOrIdle`, `scaleToZeroOrIdle`) and `pkg/fallback/fallback.go`.
+//! - 1 ↔ N in `direct` mode, where Swell does the HPA's work itself: kubernetes
+//!   `pkg/controller/podautoscaler` (replica calculator for External metrics with the 10 %
+//!   tolerance; `stabilizeRecommendationWithBehaviors`; `convertDesiredReplicasWithBehaviorRate`
+//!   with `calculateScaleUpLimitWithScalingRules` / `calculateScaleDownLimitWithBehaviors`).
+//! - ScaledJob: keda `pkg/scaling/scaledjob/metrics.go` (`multipleScalersCalculation`) and
+//!   `pkg/scaling/executor/scale_jobs.go` (the four scaling strategies).
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::scalers::{MetricSpec, MetricValue};
-use crate::spec::ScaledObjectSpec;
+use crate::spec::{FallbackBehavior, MetricType, PolicyType, ScaledObjectSpec, ScalingRules, SelectPolicy, parse_quantity};
+use crate::{Error, Result};
+
+/// The HPA's default tolerance: no change while usage is within 10 % of the target.
+pub const TOLERANCE: f64 = 0.1;
+/// The metric name KEDA gives the composite metric of `scalingModifiers`.
+pub const COMPOSITE_METRIC: &str = "composite-metric";
+
+pub const ANNOTATION_PAUSED: &str = "autoscaling.keda.sh/paused";
+pub const ANNOTATION_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+pub const ANNOTATION_PAUSED_SCALE_IN: &str = "autoscaling.keda.sh/paused-scale-in";
+pub const ANNOTATION_PAUSED_SCALE_OUT: &str = "autoscaling.keda.sh/paused-scale-out";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -17,7 +39,7 @@ pub enum Phase {
     /// Not active any more, waiting out `cooldownPeriod` before going to zero.
     CoolingDown,
     Paused,
-    /// Every source failed: replicas held.
+    /// A scaler has failed past `fallback.failureThreshold`, or every scaler is failing.
     Fallback,
     Overridden,
 }
@@ -35,33 +57,52 @@ impl Phase {
     }
 }
 
+/// The rule that fired; stored with every decision and counted in `swell_decisions_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rule {
     OverrideReplicas,
+    OverridePause,
+    PausedReplicas,
     Paused,
+    PausedScaleIn,
+    PausedScaleOut,
+    Activate,
     ScaleToMetric,
+    Stabilized,
+    RateLimited,
     ClampMin,
     ClampMax,
-    Activate,
     CooldownHold,
     ScaleToZero,
+    ScaleToIdle,
+    ScaleToMin,
     HoldIdle,
-    AllScalersFailed,
+    Fallback,
+    ScalerErrorHold,
 }
 
 impl Rule {
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::OverrideReplicas => "override_replicas",
+            Rule::OverridePause => "override_pause",
+            Rule::PausedReplicas => "paused_replicas",
             Rule::Paused => "paused",
+            Rule::PausedScaleIn => "paused_scale_in",
+            Rule::PausedScaleOut => "paused_scale_out",
+            Rule::Activate => "activate",
             Rule::ScaleToMetric => "scale_to_metric",
+            Rule::Stabilized => "stabilized",
+            Rule::RateLimited => "rate_limited",
             Rule::ClampMin => "clamp_min",
             Rule::ClampMax => "clamp_max",
-            Rule::Activate => "activate",
             Rule::CooldownHold => "cooldown_hold",
             Rule::ScaleToZero => "scale_to_zero",
+            Rule::ScaleToIdle => "scale_to_idle",
+            Rule::ScaleToMin => "scale_to_min",
             Rule::HoldIdle => "hold_idle",
-            Rule::AllScalersFailed => "all_scalers_failed",
+            Rule::Fallback => "fallback",
+            Rule::ScalerErrorHold => "scaler_error_hold",
         }
     }
 }
@@ -70,15 +111,30 @@ impl Rule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
     pub phase: Phase,
-    /// Last time any source was active.
+    /// Last time any source was active (KEDA `status.lastActiveTime`).
     pub last_active: Option<DateTime<Utc>>,
     /// When the object was first seen (for `initialCooldownPeriod`).
     pub since: DateTime<Utc>,
+    /// Consecutive failures per metric (KEDA `status.health[metric].numberOfFailures`).
+    pub failures: BTreeMap<String, u32>,
+    /// Unstabilized recommendations, for the HPA's stabilization windows.
+    pub recommendations: Vec<(DateTime<Utc>, i32)>,
+    /// Replica changes made, for the HPA's rate policies.
+    pub scale_up_events: Vec<(DateTime<Utc>, i32)>,
+    pub scale_down_events: Vec<(DateTime<Utc>, i32)>,
 }
 
 impl State {
     pub fn new(now: DateTime<Utc>) -> Self {
-        State { phase: Phase::Idle, last_active: None, since: now }
+        State {
+            phase: Phase::Idle,
+            last_active: None,
+            since: now,
+            failures: BTreeMap::new(),
+            recommendations: Vec::new(),
+            scale_up_events: Vec::new(),
+            scale_down_events: Vec::new(),
+        }
     }
 }
 
@@ -86,7 +142,7 @@ impl State {
 #[derive(Clone, Debug)]
 pub struct TriggerInput {
     pub spec: MetricSpec,
-    pub reading: Result<(Vec<MetricValue>, bool), String>,
+    pub reading: std::result::Result<(Vec<MetricValue>, bool), String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +151,49 @@ pub enum OverrideInput {
     Pause,
 }
 
+/// KEDA's pause annotations on the ScaledObject.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    pub paused: bool,
+    pub replicas: Option<i32>,
+    pub scale_in: bool,
+    pub scale_out: bool,
+}
+
+impl Pause {
+    /// Reads the pause annotations; a bad value is an error naming the annotation.
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Self> {
+        let flag = |key: &str| -> Result<bool> {
+            match annotations.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) if v == "true" => Ok(true),
+                Some(v) if v == "false" => Ok(false),
+                Some(v) => Err(Error::invalid(format!("metadata.annotations[{key}]"), format!("{v:?} must be \"true\" or \"false\""))),
+            }
+        };
+        let replicas = match annotations.get(ANNOTATION_PAUSED_REPLICAS) {
+            None => None,
+            Some(v) => Some(v.trim().parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::invalid(format!("metadata.annotations[{ANNOTATION_PAUSED_REPLICAS}]"), format!("{v:?} must be a whole number of 0 or more"))
+            })?),
+        };
+        Ok(Pause {
+            paused: flag(ANNOTATION_PAUSED)?,
+            replicas,
+            scale_in: flag(ANNOTATION_PAUSED_SCALE_IN)?,
+            scale_out: flag(ANNOTATION_PAUSED_SCALE_OUT)?,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Inputs<'a> {
     pub spec: &'a ScaledObjectSpec,
+    /// One per `spec.triggers`, in order.
     pub triggers: &'a [TriggerInput],
     pub current_replicas: i32,
     pub override_: Option<OverrideInput>,
+    pub pause: Pause,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -115,225 +208,537 @@ fn fmt_num(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 { format!("{}", v.round() as i64) } else { format!("{v:.1}") }
 }
 
+/// One metric's replica proposal with its reason.
+#[derive(Clone, Debug)]
+struct Proposal {
+    replicas: i32,
+    why: String,
+    fallback: bool,
+}
+
+/// What the metrics say, before the executor and HPA rules.
+struct Evaluation {
+    proposals: Vec<Proposal>,
+    active: bool,
+    /// Metrics that failed this poll.
+    errors: Vec<String>,
+    /// Failed metrics not (yet) replaced by a fallback.
+    unresolved_errors: usize,
+    /// How many metrics there are.
+    metrics: usize,
+}
+
+/// The HPA replica calculator for one External metric.
+fn hpa_proposal(name: &str, value: f64, target: f64, metric_type: MetricType, current: i32) -> Proposal {
+    let base = current.max(1) as f64;
+    let (ratio, raw) = match metric_type {
+        MetricType::AverageValue => (value / (target * base), (value / target).ceil()),
+        MetricType::Value => (value / target, (value / target * base).ceil()),
+    };
+    if current > 0 && (1.0 - ratio).abs() <= TOLERANCE {
+        return Proposal {
+            replicas: current,
+            why: format!("{name}={} is within 10 % of {} × {current}", fmt_num(value), fmt_num(target)),
+            fallback: false,
+        };
+    }
+    let n = raw.clamp(0.0, i32::MAX as f64) as i32;
+    let why = match metric_type {
+        MetricType::AverageValue => format!("{name}={} / {} per replica = {n}", fmt_num(value), fmt_num(target)),
+        MetricType::Value => format!("{name}={} / target {} × {} = {n}", fmt_num(value), fmt_num(target), current.max(1)),
+    };
+    Proposal { replicas: n, why, fallback: false }
+}
+
+fn fallback_proposal(spec: &ScaledObjectSpec, metric: &str, failures: u32, current: i32) -> Option<Proposal> {
+    let f = spec.fallback.as_ref()?;
+    // KEDA: fallback once numberOfFailures > failureThreshold.
+    if failures as i64 <= f.failure_threshold as i64 {
+        return None;
+    }
+    let replicas = match f.behavior {
+        FallbackBehavior::Static => f.replicas,
+        FallbackBehavior::CurrentReplicas => current,
+        FallbackBehavior::CurrentReplicasIfHigher => current.max(f.replicas),
+        FallbackBehavior::CurrentReplicasIfLower => current.min(f.replicas),
+    };
+    let behavior = serde_json::to_value(f.behavior).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    Some(Proposal {
+        replicas,
+        why: format!("{metric} failed {failures} times in a row (> failureThreshold {}); fallback {behavior} = {replicas}", f.failure_threshold),
+        fallback: true,
+    })
+}
+
+fn evaluate(state: &mut State, inputs: &Inputs<'_>) -> Evaluation {
+    let spec = inputs.spec;
+    let current = inputs.current_replicas;
+    let mut ev = Evaluation { proposals: Vec::new(), active: false, errors: Vec::new(), unresolved_errors: 0, metrics: 0 };
+    let record = |state: &mut State, ev: &mut Evaluation, metric: &str, result: std::result::Result<Proposal, String>| {
+        ev.metrics += 1;
+        match result {
+            Ok(p) => {
+                state.failures.insert(metric.to_string(), 0);
+                ev.proposals.push(p);
+            }
+            Err(e) => {
+                let n = state.failures.entry(metric.to_string()).or_insert(0);
+                *n += 1;
+                ev.errors.push(format!("{metric}: {e}"));
+                match fallback_proposal(spec, metric, *n, current) {
+                    Some(p) => ev.proposals.push(p),
+                    None => ev.unresolved_errors += 1,
+                }
+            }
+        }
+    };
+
+    if let Some(m) = spec.scaling_modifiers() {
+        // One composite metric: the formula over the triggers' values, by trigger name.
+        let target = parse_quantity(&m.target).unwrap_or(1.0);
+        let activation = m.activation_target.as_deref().and_then(parse_quantity).unwrap_or(0.0);
+        let composite = composite_value(spec, inputs.triggers, &m.formula);
+        let result = composite.map(|value| {
+            ev.active |= value > activation;
+            hpa_proposal(COMPOSITE_METRIC, value, target, m.metric_type.unwrap_or_default(), current)
+        });
+        record(state, &mut ev, COMPOSITE_METRIC, result);
+        return ev;
+    }
+
+    for (i, t) in inputs.triggers.iter().enumerate() {
+        let metric_type = spec.triggers.get(i).and_then(|t| t.metric_type).unwrap_or_default();
+        let result = t.reading.as_ref().map_err(Clone::clone).map(|(values, active)| {
+            ev.active |= *active;
+            let value: f64 = values.iter().map(|v| v.value).sum();
+            hpa_proposal(&t.spec.name, value, t.spec.target, metric_type, current)
+        });
+        record(state, &mut ev, &t.spec.name, result);
+    }
+    ev
+}
+
+fn composite_value(spec: &ScaledObjectSpec, triggers: &[TriggerInput], formula: &str) -> std::result::Result<f64, String> {
+    use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Value};
+    let mut ctx = HashMapContext::<DefaultNumericTypes>::new();
+    for (i, t) in triggers.iter().enumerate() {
+        let name = spec.triggers.get(i).and_then(|t| t.name.clone()).unwrap_or_else(|| t.spec.name.clone());
+        let (values, _) = t.reading.as_ref().map_err(|e| format!("trigger {name}: {e}"))?;
+        let value: f64 = values.iter().map(|v| v.value).sum();
+        ctx.set_value(name, Value::Float(value)).map_err(|e| e.to_string())?;
+    }
+    evalexpr::eval_number_with_context(formula, &ctx).map_err(|e| format!("formula {formula:?}: {e}"))
+}
+
 pub fn decide(state: &State, inputs: &Inputs<'_>, now: DateTime<Utc>) -> Decision {
     let spec = inputs.spec;
     let current = inputs.current_replicas;
     let mut next = state.clone();
     let verb = |to: i32| if to == current { format!("held {current}") } else { format!("scaled {current} → {to}") };
+    let done = |mut state: State, phase: Phase, replicas: i32, rule: Rule, explanation: String| {
+        state.phase = phase;
+        Decision { state, replicas, rule, explanation }
+    };
 
+    // A person's override beats everything; then KEDA's pause annotations.
     match inputs.override_ {
         Some(OverrideInput::Pause) => {
-            next.phase = Phase::Paused;
-            return Decision { state: next, replicas: current, rule: Rule::Paused, explanation: format!("held {current}: paused by override") };
+            return done(next, Phase::Paused, current, Rule::OverridePause, format!("held {current}: paused by override"));
         }
         Some(OverrideInput::Replicas(n)) => {
-            next.phase = Phase::Overridden;
-            return Decision { state: next, replicas: n, rule: Rule::OverrideReplicas, explanation: format!("{}: manual override", verb(n)) };
+            return done(next, Phase::Overridden, n, Rule::OverrideReplicas, format!("{}: manual override", verb(n)));
         }
         None => {}
     }
+    if let Some(n) = inputs.pause.replicas {
+        return done(next, Phase::Paused, n, Rule::PausedReplicas, format!("{}: annotation {ANNOTATION_PAUSED_REPLICAS}={n}", verb(n)));
+    }
+    if inputs.pause.paused || inputs.pause.scale_in && inputs.pause.scale_out {
+        return done(next, Phase::Paused, current, Rule::Paused, format!("held {current}: paused by annotation"));
+    }
 
-    // Per trigger: replicas wanted (HPA AverageValue formula) and activity.
-    let mut wanted: Option<(i32, String)> = None;
-    let mut active = false;
-    let mut failures = 0;
-    for t in inputs.triggers {
-        match &t.reading {
-            Err(_) => failures += 1,
-            Ok((values, is_active)) => {
-                active |= *is_active;
-                for v in values {
-                    let n = (v.value / t.spec.target).ceil().max(0.0) as i32;
-                    let why = format!("{}={} / {} per replica = {n}", v.name, fmt_num(v.value), fmt_num(t.spec.target));
-                    if wanted.as_ref().is_none_or(|(best, _)| n > *best) {
-                        wanted = Some((n, why));
+    let ev = evaluate(&mut next, inputs);
+    let min = spec.min_replica_count;
+    let first_error = ev.errors.first().cloned().unwrap_or_default();
+    let fallback_in_use = ev.proposals.iter().any(|p| p.fallback);
+
+    let decision = if ev.active {
+        next.last_active = Some(now);
+        if current == 0 || spec.idle_replica_count.is_some() && current < min {
+            // KEDA scaleFromZeroOrIdle: to minReplicaCount, at least 1.
+            let n = min.max(1);
+            let why = ev.proposals.iter().max_by_key(|p| p.replicas).map(|p| p.why.clone()).unwrap_or_default();
+            done(next, Phase::Active, n, Rule::Activate, format!("{}: a source became active ({why})", verb(n)))
+        } else {
+            hpa_step(next, inputs, &ev, now)
+        }
+    } else if fallback_in_use {
+        // KEDA doFallbackScaling: not active, a scaler failing past the threshold. Other
+        // metrics still count, as the HPA takes the largest proposal.
+        let p = ev.proposals.iter().max_by_key(|p| (p.replicas, p.fallback)).cloned().expect("a fallback proposal");
+        let n = p.replicas.min(spec.max_replica_count);
+        done(next, Phase::Fallback, n, Rule::Fallback, format!("{}: {}", verb(n), p.why))
+    } else if !ev.errors.is_empty() && ev.unresolved_errors == ev.metrics {
+        // Every metric failed and no fallback applies: KEDA leaves the replicas alone.
+        done(next, Phase::Fallback, current, Rule::ScalerErrorHold, format!("held {current}: every scaler failed ({first_error})"))
+    } else if spec.idle_replica_count.is_some_and(|idle| current > idle) || current > 0 && min == 0 {
+        scale_to_zero_or_idle(next, inputs, &ev, now)
+    } else if current < min && spec.idle_replica_count.is_none() {
+        done(next, Phase::Active, min, Rule::ScaleToMin, format!("{}: below minReplicaCount {min}", verb(min)))
+    } else if current == 0 || spec.idle_replica_count == Some(current) {
+        done(next, Phase::Idle, current, Rule::HoldIdle, format!("held {current}: no source active"))
+    } else {
+        // Inactive but minReplicaCount > 0: the HPA keeps sizing the workload.
+        hpa_step(next, inputs, &ev, now)
+    };
+    apply_scale_pauses(decision, inputs)
+}
+
+/// KEDA scaleToZeroOrIdle: after `cooldownPeriod` since the last active poll (or
+/// `initialCooldownPeriod` since creation when never active), go to the idle count or 0;
+/// until then the HPA keeps working between 1 and N.
+fn scale_to_zero_or_idle(mut next: State, inputs: &Inputs<'_>, ev: &Evaluation, now: DateTime<Utc>) -> Decision {
+    let spec = inputs.spec;
+    let current = inputs.current_replicas;
+    let cooled = match next.last_active {
+        // KEDA: `lastActiveTime.Add(cooldownPeriod).Before(now)`, strictly after.
+        None => now - next.since > Duration::seconds(spec.initial_cooldown_period as i64),
+        Some(t) => now - t > Duration::seconds(spec.cooldown_period as i64),
+    };
+    if cooled {
+        let (n, rule, to) = match spec.idle_replica_count {
+            Some(idle) => (idle, Rule::ScaleToIdle, format!("idleReplicaCount {idle}")),
+            None => (spec.min_replica_count, Rule::ScaleToZero, "zero".to_string()),
+        };
+        let why = match next.last_active {
+            Some(_) => format!("no source active for cooldownPeriod {} s", spec.cooldown_period),
+            None => format!("never active, initialCooldownPeriod {} s over", spec.initial_cooldown_period),
+        };
+        next.phase = Phase::Idle;
+        next.recommendations.clear();
+        let verb = if n == current { format!("held {current}") } else { format!("scaled {current} → {n}") };
+        return Decision { state: next, replicas: n, rule, explanation: format!("{verb} ({to}): {why}") };
+    }
+    let left = next.last_active.map(|t| (Duration::seconds(spec.cooldown_period as i64) - (now - t)).num_seconds().max(0));
+    let mut d = hpa_step(next, inputs, ev, now);
+    d.state.phase = Phase::CoolingDown;
+    if d.replicas == current {
+        d.rule = Rule::CooldownHold;
+    }
+    let left = left.map(|s| format!("{s} s of cooldownPeriod")).unwrap_or_else(|| "initialCooldownPeriod".into());
+    d.explanation = format!("{}; inactive, {left} left before zero", d.explanation);
+    d
+}
+
+/// KEDA's paused-scale-in / paused-scale-out annotations block one direction.
+fn apply_scale_pauses(mut d: Decision, inputs: &Inputs<'_>) -> Decision {
+    let current = inputs.current_replicas;
+    if inputs.pause.scale_in && d.replicas < current {
+        d.explanation = format!("held {current}: would scale in to {} but {ANNOTATION_PAUSED_SCALE_IN} is set", d.replicas);
+        d.replicas = current;
+        d.rule = Rule::PausedScaleIn;
+    } else if inputs.pause.scale_out && d.replicas > current {
+        d.explanation = format!("held {current}: would scale out to {} but {ANNOTATION_PAUSED_SCALE_OUT} is set", d.replicas);
+        d.replicas = current;
+        d.rule = Rule::PausedScaleOut;
+    }
+    d
+}
+
+/// The HPA between 1 and N: bounds, metric proposal, stabilization window, rate policies.
+fn hpa_step(mut next: State, inputs: &Inputs<'_>, ev: &Evaluation, now: DateTime<Utc>) -> Decision {
+    let spec = inputs.spec;
+    let current = inputs.current_replicas;
+    let (min, max) = (spec.min_replica_count.max(1), spec.max_replica_count);
+    let verb = |to: i32| if to == current { format!("held {current}") } else { format!("scaled {current} → {to}") };
+    let phase = if ev.proposals.iter().any(|p| p.fallback) { Phase::Fallback } else { Phase::Active };
+
+    // The HPA first brings a target outside its bounds back inside, without behaviours.
+    if current > max {
+        next.phase = phase;
+        return Decision { replicas: max, rule: Rule::ClampMax, explanation: format!("{}: above maxReplicaCount {max}", verb(max)), state: next };
+    }
+    if current < min {
+        next.phase = phase;
+        return Decision { replicas: min, rule: Rule::ClampMin, explanation: format!("{}: below minReplicaCount {min}", verb(min)), state: next };
+    }
+
+    let best = ev.proposals.iter().max_by_key(|p| p.replicas).cloned();
+    let (mut desired, mut why, mut rule) = match best {
+        Some(p) => (p.replicas, p.why.clone(), if p.fallback { Rule::Fallback } else { Rule::ScaleToMetric }),
+        None => (current, "no metric".to_string(), Rule::ScalerErrorHold),
+    };
+    // The HPA does not scale down while some metrics are missing.
+    if ev.unresolved_errors > 0 && desired < current {
+        desired = current;
+        why = format!("{why}; not scaling in while a scaler fails ({})", ev.errors.first().cloned().unwrap_or_default());
+        rule = Rule::ScalerErrorHold;
+    }
+
+    let (up, down) = spec.hpa_behavior();
+    let (stabilized, window_note) = stabilize(&mut next, current, desired, &up, &down, now);
+    if stabilized != desired {
+        why = format!("{why}; {window_note}");
+        rule = Rule::Stabilized;
+    }
+    let (limited, rate_note) = rate_limit(&next, current, stabilized, min, max, &up, &down, now);
+    if limited != stabilized {
+        why = format!("{why}; {rate_note}");
+        rule = if limited == max && stabilized > max {
+            Rule::ClampMax
+        } else if limited == min && stabilized < min {
+            Rule::ClampMin
+        } else {
+            Rule::RateLimited
+        };
+    }
+    record_scale_event(&mut next, current, limited, now);
+    next.phase = phase;
+    Decision { state: next, replicas: limited, rule, explanation: format!("{}: {why}", verb(limited)) }
+}
+
+/// `stabilizeRecommendationWithBehaviors`: up to the lowest recommendation of the scale-up
+/// window, down to the highest of the scale-down window. Records `desired`.
+fn stabilize(state: &mut State, current: i32, desired: i32, up: &ScalingRules, down: &ScalingRules, now: DateTime<Utc>) -> (i32, String) {
+    let up_window = Duration::seconds(up.stabilization_window_seconds.unwrap_or(0) as i64);
+    let down_window = Duration::seconds(down.stabilization_window_seconds.unwrap_or(300) as i64);
+    let (mut up_rec, mut down_rec) = (desired, desired);
+    for (at, rec) in &state.recommendations {
+        if *at > now - up_window {
+            up_rec = up_rec.min(*rec);
+        }
+        if *at > now - down_window {
+            down_rec = down_rec.max(*rec);
+        }
+    }
+    let mut recommendation = current;
+    if recommendation < up_rec {
+        recommendation = up_rec;
+    }
+    if recommendation > down_rec {
+        recommendation = down_rec;
+    }
+    let keep = up_window.max(down_window);
+    state.recommendations.retain(|(at, _)| *at > now - keep);
+    state.recommendations.push((now, desired));
+    let note = if recommendation > desired {
+        format!("kept at {recommendation} by the {} s scale-down stabilization window", down_window.num_seconds())
+    } else {
+        format!("held to {recommendation} by the {} s scale-up stabilization window", up_window.num_seconds())
+    };
+    (recommendation, note)
+}
+
+fn change_in_period(events: &[(DateTime<Utc>, i32)], period_seconds: i32, now: DateTime<Utc>) -> i32 {
+    let cutoff = now - Duration::seconds(period_seconds as i64);
+    events.iter().filter(|(at, _)| *at > cutoff).map(|(_, n)| n).sum()
+}
+
+/// `convertDesiredReplicasWithBehaviorRate`: the rate policies and the min/max bounds.
+#[allow(clippy::too_many_arguments)]
+fn rate_limit(
+    state: &State,
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+    up: &ScalingRules,
+    down: &ScalingRules,
+    now: DateTime<Utc>,
+) -> (i32, String) {
+    let period_start = |p: i32| {
+        current - change_in_period(&state.scale_up_events, p, now) + change_in_period(&state.scale_down_events, p, now)
+    };
+    if desired > current {
+        let limit = match up.select_policy {
+            Some(SelectPolicy::Disabled) => current,
+            select => {
+                let proposals = up.policies.iter().flatten().map(|p| {
+                    let start = period_start(p.period_seconds);
+                    match p.policy_type {
+                        PolicyType::Pods => start + p.value,
+                        PolicyType::Percent => (start as f64 * (1.0 + p.value as f64 / 100.0)).ceil() as i32,
                     }
+                });
+                if select == Some(SelectPolicy::Min) { proposals.min() } else { proposals.max() }.unwrap_or(current)
+            }
+        }
+        .max(current);
+        let allowed = max.min(limit);
+        if desired > allowed {
+            let note = if allowed == max && limit >= max {
+                format!("capped at maxReplicaCount {max}")
+            } else {
+                format!("scale-up policies allow {allowed} now")
+            };
+            return (allowed, note);
+        }
+    } else if desired < current {
+        let limit = match down.select_policy {
+            Some(SelectPolicy::Disabled) => current,
+            select => {
+                let proposals = down.policies.iter().flatten().map(|p| {
+                    let start = period_start(p.period_seconds);
+                    match p.policy_type {
+                        PolicyType::Pods => start - p.value,
+                        PolicyType::Percent => (start as f64 * (1.0 - p.value as f64 / 100.0)) as i32,
+                    }
+                });
+                if select == Some(SelectPolicy::Min) { proposals.max() } else { proposals.min() }.unwrap_or(current)
+            }
+        }
+        .min(current);
+        let allowed = min.max(limit);
+        if desired < allowed {
+            let note = if allowed == min && limit <= min {
+                format!("raised to minReplicaCount {min}")
+            } else {
+                format!("scale-down policies allow {allowed} now")
+            };
+            return (allowed, note);
+        }
+    }
+    (desired, String::new())
+}
+
+/// The HPA remembers each change for its rate policies (events older than the longest
+/// possible period, 30 min, are dropped).
+fn record_scale_event(state: &mut State, from: i32, to: i32, now: DateTime<Utc>) {
+    let keep = Duration::seconds(1800);
+    state.scale_up_events.retain(|(at, _)| *at > now - keep);
+    state.scale_down_events.retain(|(at, _)| *at > now - keep);
+    if to > from {
+        state.scale_up_events.push((now, to - from));
+    } else if to < from {
+        state.scale_down_events.push((now, from - to));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ScaledJob
+
+/// KEDA `scalingStrategy.multipleScalersCalculation`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MultipleScalersCalculation {
+    #[default]
+    Max,
+    Min,
+    Avg,
+    Sum,
+}
+
+/// KEDA `scalingStrategy.strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum JobStrategy {
+    Default,
+    Custom { queue_length_deduction: i64, running_job_percentage: f64 },
+    Accurate,
+    Eager,
+}
+
+/// One ScaledJob scaler's reading: the queue length and the jobs it asks for
+/// (`ceil(queue / target)` capped at maxReplicaCount), and whether it is active.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobScalerReading {
+    pub queue_length: f64,
+    pub target: f64,
+    pub active: bool,
+}
+
+/// KEDA `IsScaledJobActive`: combines the scalers into (active, queue length, max scale).
+pub fn combine_job_scalers(
+    readings: &[JobScalerReading],
+    how: MultipleScalersCalculation,
+    min_replicas: i64,
+    max_replicas: i64,
+) -> (bool, i64, i64) {
+    let per = |r: &JobScalerReading| -> (f64, f64) {
+        let max_value = if r.target > 0.0 { (r.queue_length / r.target).min(max_replicas as f64) } else { 0.0 };
+        (r.queue_length, max_value)
+    };
+    let (mut queue, mut max_value, mut active) = (0.0f64, 0.0f64, false);
+    match how {
+        MultipleScalersCalculation::Min => {
+            for r in readings.iter().filter(|r| r.active) {
+                let (q, m) = per(r);
+                if queue == 0.0 || q < queue {
+                    (queue, max_value, active) = (q, m, true);
+                }
+            }
+        }
+        MultipleScalersCalculation::Avg => {
+            let active_ones: Vec<_> = readings.iter().filter(|r| r.active).map(per).collect();
+            if !active_ones.is_empty() {
+                let n = active_ones.len() as f64;
+                queue = active_ones.iter().map(|(q, _)| q).sum::<f64>() / n;
+                max_value = active_ones.iter().map(|(_, m)| m).sum::<f64>() / n;
+                active = true;
+            }
+        }
+        MultipleScalersCalculation::Sum => {
+            for r in readings.iter().filter(|r| r.active) {
+                let (q, m) = per(r);
+                queue += q;
+                max_value += m;
+                active = true;
+            }
+        }
+        MultipleScalersCalculation::Max => {
+            for r in readings.iter().filter(|r| r.active) {
+                let (q, m) = per(r);
+                if q > queue {
+                    (queue, max_value, active) = (q, m, true);
                 }
             }
         }
     }
-
-    if !inputs.triggers.is_empty() && failures == inputs.triggers.len() {
-        next.phase = Phase::Fallback;
-        let first = inputs.triggers.iter().find_map(|t| t.reading.as_ref().err()).cloned().unwrap_or_default();
-        return Decision {
-            state: next,
-            replicas: current,
-            rule: Rule::AllScalersFailed,
-            explanation: format!("held {current}: every scaler failed ({first})"),
-        };
+    if min_replicas > 0 {
+        active = true;
     }
+    let max_value = max_value.min(max_replicas as f64);
+    (active, queue.ceil() as i64, max_value.ceil() as i64)
+}
 
-    let (metric_replicas, why) = wanted.unwrap_or((0, "no metric".into()));
-    let (min, max) = (spec.min_replica_count, spec.max_replica_count);
-    let clamp = |n: i32, floor: i32| -> (i32, Option<Rule>) {
-        if n > max {
-            (max, Some(Rule::ClampMax))
-        } else if n < floor {
-            (floor, Some(Rule::ClampMin))
-        } else {
-            (n, None)
+/// KEDA `RequestJobScale` / `getScalingDecision`: how many new Jobs to create this poll.
+/// `scale_to` and `max_scale` come from [`combine_job_scalers`].
+#[allow(clippy::too_many_arguments)]
+pub fn jobs_to_create(
+    strategy: JobStrategy,
+    active: bool,
+    scale_to: i64,
+    max_scale: i64,
+    running: i64,
+    pending: i64,
+    min_replicas: i64,
+    max_replicas: i64,
+) -> i64 {
+    let (effective_max, scale_to) = if running < min_replicas {
+        (min_replicas - running, min_replicas - running)
+    } else {
+        let running = running - min_replicas;
+        match strategy {
+            JobStrategy::Default => (max_scale - running, scale_to),
+            JobStrategy::Custom { queue_length_deduction, running_job_percentage } => (
+                (max_scale - queue_length_deduction - (running as f64 * running_job_percentage) as i64).min(max_replicas),
+                scale_to,
+            ),
+            JobStrategy::Accurate => {
+                if max_scale + running > max_replicas {
+                    (max_replicas - running, scale_to)
+                } else {
+                    (max_scale - pending, scale_to)
+                }
+            }
+            // Eager fills every free slot up to maxReplicaCount.
+            JobStrategy::Eager => ((max_replicas - running - pending).min(max_scale), max_replicas),
         }
     };
-
-    if active {
-        next.last_active = Some(now);
-        next.phase = Phase::Active;
-        let (n, clamped) = clamp(metric_replicas, min.max(1));
-        let rule = if current == 0 || spec.idle_replica_count == Some(current) && n > current {
-            Rule::Activate
-        } else {
-            clamped.unwrap_or(Rule::ScaleToMetric)
-        };
-        let bound = match clamped {
-            Some(Rule::ClampMax) => format!("; capped at maxReplicaCount {max}"),
-            Some(Rule::ClampMin) => format!("; raised to minReplicaCount {}", min.max(1)),
-            _ => String::new(),
-        };
-        return Decision { state: next, replicas: n, rule, explanation: format!("{}: {why}{bound}", verb(n)) };
+    if !active || effective_max <= 0 {
+        return 0;
     }
-
-    // Not active. With minReplicaCount > 0 the metric still sizes the workload.
-    if min > 0 {
-        next.phase = Phase::Active;
-        let (n, clamped) = clamp(metric_replicas, min);
-        let rule = clamped.unwrap_or(Rule::ScaleToMetric);
-        return Decision { state: next, replicas: n, rule, explanation: format!("{}: {why} (inactive; minReplicaCount {min})", verb(n)) };
-    }
-
-    let rest = spec.idle_replica_count.unwrap_or(0);
-    if current <= rest {
-        next.phase = Phase::Idle;
-        return Decision { state: next, replicas: current, rule: Rule::HoldIdle, explanation: format!("held {current}: no source active") };
-    }
-
-    // KEDA: cooldownPeriod counts from the last active poll; initialCooldownPeriod from creation.
-    let cooled = next.last_active.is_none_or(|t| now - t >= Duration::seconds(spec.cooldown_period as i64));
-    let initial_over = now - state.since >= Duration::seconds(spec.initial_cooldown_period as i64);
-    if cooled && initial_over {
-        next.phase = Phase::Idle;
-        return Decision {
-            state: next,
-            replicas: rest,
-            rule: Rule::ScaleToZero,
-            explanation: format!("{}: no source active for cooldownPeriod {} s", verb(rest), spec.cooldown_period),
-        };
-    }
-    next.phase = Phase::CoolingDown;
-    let (n, _) = clamp(metric_replicas, 1);
-    let left = next
-        .last_active
-        .map(|t| (Duration::seconds(spec.cooldown_period as i64) - (now - t)).num_seconds().max(0))
-        .unwrap_or(0);
-    Decision {
-        state: next,
-        replicas: n,
-        rule: Rule::CooldownHold,
-        explanation: format!("{}: inactive, {left} s of cooldownPeriod left before zero", verb(n)),
-    }
+    scale_to.min(effective_max).max(0)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec::{ScaleTargetRef, Trigger};
-
-    fn spec(min: i32, max: i32, cooldown: u32) -> ScaledObjectSpec {
-        ScaledObjectSpec {
-            scale_target_ref: ScaleTargetRef { name: "w".into(), kind: "Deployment".into(), api_version: "apps/v1".into() },
-            polling_interval: 1,
-            cooldown_period: cooldown,
-            initial_cooldown_period: 0,
-            idle_replica_count: None,
-            min_replica_count: min,
-            max_replica_count: max,
-            triggers: vec![Trigger { trigger_type: "simulated".into(), name: None, metadata: Default::default() }],
-        }
-    }
-
-    fn reading(value: f64, target: f64, activation: f64) -> TriggerInput {
-        TriggerInput {
-            spec: MetricSpec { name: "q".into(), target, activation_target: activation },
-            reading: Ok((vec![MetricValue { name: "q".into(), value }], value > activation)),
-        }
-    }
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
-    }
-
-    fn run(state: &State, spec: &ScaledObjectSpec, t: &[TriggerInput], current: i32, at: i64) -> Decision {
-        decide(state, &Inputs { spec, triggers: t, current_replicas: current, override_: None }, t0() + Duration::seconds(at))
-    }
-
-    #[test]
-    fn replicas_are_ceil_of_value_over_target() {
-        // HPA AverageValue: desired = ceil(metric / target).
-        let s = spec(0, 100, 300);
-        let d = run(&State::new(t0()), &s, &[reading(412.0, 60.0, 0.0)], 3, 0);
-        assert_eq!(d.replicas, 7);
-        assert_eq!(d.rule, Rule::ScaleToMetric);
-        assert_eq!(d.explanation, "scaled 3 → 7: q=412 / 60 per replica = 7");
-    }
-
-    #[test]
-    fn max_caps_and_activation_lifts_from_zero() {
-        let s = spec(0, 5, 300);
-        let d = run(&State::new(t0()), &s, &[reading(1000.0, 10.0, 0.0)], 2, 0);
-        assert_eq!((d.replicas, d.rule), (5, Rule::ClampMax));
-        // KEDA: an active source takes 0 → at least 1.
-        let d = run(&State::new(t0()), &s, &[reading(0.5, 10.0, 0.0)], 0, 0);
-        assert_eq!((d.replicas, d.rule), (1, Rule::Activate));
-    }
-
-    #[test]
-    fn zero_only_after_cooldown() {
-        // KEDA: cooldownPeriod applies to 1 → 0 only, counted from the last active poll.
-        let s = spec(0, 10, 300);
-        let active = run(&State::new(t0()), &s, &[reading(50.0, 10.0, 0.0)], 0, 0);
-        let held = run(&active.state, &s, &[reading(0.0, 10.0, 0.0)], 5, 299);
-        assert_eq!((held.replicas, held.rule, held.state.phase), (1, Rule::CooldownHold, Phase::CoolingDown));
-        let zero = run(&held.state, &s, &[reading(0.0, 10.0, 0.0)], 1, 300);
-        assert_eq!((zero.replicas, zero.rule, zero.state.phase), (0, Rule::ScaleToZero, Phase::Idle));
-        let idle = run(&zero.state, &s, &[reading(0.0, 10.0, 0.0)], 0, 301);
-        assert_eq!((idle.replicas, idle.rule), (0, Rule::HoldIdle));
-    }
-
-    #[test]
-    fn min_above_zero_never_goes_to_zero() {
-        let s = spec(2, 10, 0);
-        let d = run(&State::new(t0()), &s, &[reading(0.0, 10.0, 0.0)], 4, 1000);
-        assert_eq!((d.replicas, d.rule), (2, Rule::ClampMin));
-    }
-
-    #[test]
-    fn all_scalers_failing_holds_replicas() {
-        let s = spec(0, 10, 0);
-        let failed = TriggerInput { spec: MetricSpec { name: "q".into(), target: 1.0, activation_target: 0.0 }, reading: Err("connection refused".into()) };
-        let d = run(&State::new(t0()), &s, &[failed], 3, 0);
-        assert_eq!((d.replicas, d.rule, d.state.phase), (3, Rule::AllScalersFailed, Phase::Fallback));
-        assert!(d.explanation.contains("connection refused"));
-    }
-
-    #[test]
-    fn overrides_win() {
-        let s = spec(0, 10, 0);
-        let t = [reading(100.0, 1.0, 0.0)];
-        let base = Inputs { spec: &s, triggers: &t, current_replicas: 3, override_: Some(OverrideInput::Replicas(2)) };
-        let d = decide(&State::new(t0()), &base, t0());
-        assert_eq!((d.replicas, d.rule), (2, Rule::OverrideReplicas));
-        let paused = Inputs { override_: Some(OverrideInput::Pause), ..base };
-        let d = decide(&State::new(t0()), &paused, t0());
-        assert_eq!((d.replicas, d.rule, d.state.phase), (3, Rule::Paused, Phase::Paused));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn replicas_stay_within_bounds(value in 0.0f64..1e6, target in 0.1f64..1e3, min in 0i32..5, extra in 0i32..20, current in 0i32..30, at in 0i64..1000) {
-            let s = spec(min, min + extra.max(1), 300);
-            let d = run(&State::new(t0()), &s, &[reading(value, target, 0.0)], current, at);
-            let holds_current = matches!(d.rule, Rule::HoldIdle);
-            proptest::prop_assert!(holds_current || (d.replicas >= min && d.replicas <= s.max_replica_count), "{d:?}");
-        }
-    }
-}
+mod tests;

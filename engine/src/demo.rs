@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::Result;
 use crate::sim::{SimCluster, WorkloadKind, WorkloadSpec, builtin_trace};
-use crate::spec::{ScaleTargetRef, ScaledObjectSpec, Trigger};
+use crate::spec::{Advanced, HpaBehavior, HpaConfig, ScaleTargetRef, ScaledObjectSpec, ScalingRules, Trigger};
 use crate::store;
 
 pub const TENANT: &str = "demo";
@@ -50,13 +50,13 @@ fn objects() -> Vec<DemoObject> {
             name: "catalog-api",
             deployment: "catalog",
             // MongoDB queries per second, one hundredth of the recorded rate.
-            workload: WorkloadSpec { name: "catalog-queries".into(), kind: WorkloadKind::Rate, trace: mongo, scale: 0.01, offset_secs: 0.0, deployment: "catalog".into() },
+            workload: WorkloadSpec { name: "catalog-queries".into(), kind: WorkloadKind::Rate, trace: mongo, scale: 0.01, offset_secs: 2910.0 * 60.0, deployment: "catalog".into() },
             startup_delay_secs: 8.0,
-            pod_throughput: 20.0,
-            target: 15.0,
+            pod_throughput: 8.0,
+            target: 6.0,
             activation_target: 0.0,
             min: 1,
-            max: 10,
+            max: 12,
             cooldown: 60,
         },
         DemoObject {
@@ -104,7 +104,20 @@ pub async fn seed(db: &DatabaseConnection) -> Result<()> {
             idle_replica_count: None,
             min_replica_count: o.min,
             max_replica_count: o.max,
-            triggers: vec![Trigger { trigger_type: "simulated".into(), name: Some(o.workload.name.clone()), metadata }],
+            fallback: None,
+            // The trace plays at 60× speed, so the HPA's 300 s scale-down window would hide
+            // an hour of traffic; 20 s keeps the demo lively.
+            advanced: Some(Advanced {
+                horizontal_pod_autoscaler_config: Some(HpaConfig {
+                    name: None,
+                    behavior: Some(HpaBehavior {
+                        scale_up: None,
+                        scale_down: Some(ScalingRules { stabilization_window_seconds: Some(20), ..Default::default() }),
+                    }),
+                }),
+                ..Default::default()
+            }),
+            triggers: vec![Trigger { trigger_type: "simulated".into(), name: Some(o.workload.name.clone()), metadata, metric_type: None, use_cached_metrics: false, authentication_ref: None }],
         };
         store::upsert_scaled_object(db, tenant.id, cluster.id, NAMESPACE, o.name, "swell", &spec).await?;
     }

@@ -256,7 +256,10 @@ impl Engine {
             if obj.next_poll > at {
                 continue;
             }
-            obj.next_poll = at + Duration::from_secs(obj.stored.spec.polling_interval as u64);
+            // Keep to the object's own schedule so a tick that wakes a little late does not
+            // push every later poll back (which would skip a poll now and then).
+            let interval = Duration::from_secs(obj.stored.spec.polling_interval as u64);
+            obj.next_poll = if obj.next_poll + interval > at { obj.next_poll + interval } else { at + interval };
             match self.step(obj, now).await {
                 Ok((decision, prev, inputs)) => {
                     for t in &inputs {
@@ -345,7 +348,14 @@ impl Engine {
         let override_input = obj.override_.as_ref().map(|o| o.input);
         let decision = decide::decide(
             &obj.state,
-            &Inputs { spec: &obj.stored.spec, triggers: &inputs, current_replicas: current, override_: override_input },
+            &Inputs {
+                spec: &obj.stored.spec,
+                triggers: &inputs,
+                current_replicas: current,
+                override_: override_input,
+                // KEDA's pause annotations arrive with CRD sync; SQL-made objects pause by override.
+                pause: decide::Pause::default(),
+            },
             now,
         );
         let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };

@@ -28,7 +28,178 @@ pub struct ScaledObjectSpec {
     pub min_replica_count: i32,
     #[serde(default = "default_max_replicas")]
     pub max_replica_count: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced: Option<Advanced>,
     pub triggers: Vec<Trigger>,
+}
+
+/// KEDA `spec.fallback`: replicas to use once a scaler has failed more than
+/// `failureThreshold` times in a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fallback {
+    pub failure_threshold: i32,
+    pub replicas: i32,
+    #[serde(default)]
+    pub behavior: FallbackBehavior,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FallbackBehavior {
+    /// Always `fallback.replicas`.
+    #[default]
+    Static,
+    /// Keep the current replicas.
+    CurrentReplicas,
+    /// The higher of current and `fallback.replicas`.
+    CurrentReplicasIfHigher,
+    /// The lower of current and `fallback.replicas`.
+    CurrentReplicasIfLower,
+}
+
+/// KEDA `spec.advanced`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Advanced {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizontal_pod_autoscaler_config: Option<HpaConfig>,
+    #[serde(default)]
+    pub restore_to_original_replica_count: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_modifiers: Option<ScalingModifiers>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HpaConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HpaBehavior>,
+}
+
+/// `autoscaling/v2` HorizontalPodAutoscalerBehavior; unset parts take the HPA's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HpaBehavior {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up: Option<ScalingRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScalingRules>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalingRules {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stabilization_window_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select_policy: Option<SelectPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<ScalingPolicy>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SelectPolicy {
+    Max,
+    Min,
+    Disabled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalingPolicy {
+    #[serde(rename = "type")]
+    pub policy_type: PolicyType,
+    pub value: i32,
+    pub period_seconds: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyType {
+    Pods,
+    Percent,
+}
+
+/// KEDA `spec.advanced.scalingModifiers`: one composite metric from a formula over the
+/// triggers' metrics, by trigger name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalingModifiers {
+    #[serde(default)]
+    pub formula: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<MetricType>,
+}
+
+/// How a metric turns into replicas (`autoscaling/v2` MetricTargetType).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricType {
+    /// replicas = ceil(value / target)
+    #[default]
+    AverageValue,
+    /// replicas = ceil(current × value / target)
+    Value,
+}
+
+impl ScalingRules {
+    /// The HPA's default scale-up rules: no stabilization; the larger of +100 % and +4 pods
+    /// per 15 s.
+    pub fn default_scale_up() -> Self {
+        ScalingRules {
+            stabilization_window_seconds: Some(0),
+            select_policy: Some(SelectPolicy::Max),
+            policies: Some(vec![
+                ScalingPolicy { policy_type: PolicyType::Percent, value: 100, period_seconds: 15 },
+                ScalingPolicy { policy_type: PolicyType::Pods, value: 4, period_seconds: 15 },
+            ]),
+        }
+    }
+
+    /// The HPA's default scale-down rules: 300 s stabilization; up to −100 % per 15 s.
+    pub fn default_scale_down() -> Self {
+        ScalingRules {
+            stabilization_window_seconds: Some(300),
+            select_policy: Some(SelectPolicy::Max),
+            policies: Some(vec![ScalingPolicy { policy_type: PolicyType::Percent, value: 100, period_seconds: 15 }]),
+        }
+    }
+
+    /// These rules with the unset parts taken from `defaults` (as the HPA fills them in).
+    pub fn or_defaults(&self, defaults: ScalingRules) -> ScalingRules {
+        ScalingRules {
+            stabilization_window_seconds: self.stabilization_window_seconds.or(defaults.stabilization_window_seconds),
+            select_policy: self.select_policy.or(defaults.select_policy),
+            policies: self.policies.clone().or(defaults.policies),
+        }
+    }
+}
+
+impl ScaledObjectSpec {
+    /// The effective HPA behaviour (scale up, scale down), defaults filled in.
+    pub fn hpa_behavior(&self) -> (ScalingRules, ScalingRules) {
+        let behavior = self
+            .advanced
+            .as_ref()
+            .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
+            .and_then(|h| h.behavior.as_ref());
+        let up = behavior.and_then(|b| b.scale_up.as_ref()).map_or_else(ScalingRules::default_scale_up, |r| r.or_defaults(ScalingRules::default_scale_up()));
+        let down = behavior
+            .and_then(|b| b.scale_down.as_ref())
+            .map_or_else(ScalingRules::default_scale_down, |r| r.or_defaults(ScalingRules::default_scale_down()));
+        (up, down)
+    }
+
+    pub fn scaling_modifiers(&self) -> Option<&ScalingModifiers> {
+        self.advanced.as_ref().and_then(|a| a.scaling_modifiers.as_ref()).filter(|m| !m.formula.trim().is_empty())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +221,20 @@ pub struct Trigger {
     pub name: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<MetricType>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_cached_metrics: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_ref: Option<AuthenticationRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthenticationRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 fn default_polling_interval() -> u32 {
@@ -119,8 +304,93 @@ impl ScaledObjectSpec {
                 return Err(Error::invalid(format!("spec.triggers[{i}].type"), "must not be empty"));
             }
         }
+        self.validate_fallback()?;
+        self.validate_behavior()?;
+        self.validate_modifiers()?;
         Ok(())
     }
+
+    fn validate_fallback(&self) -> Result<()> {
+        let Some(f) = &self.fallback else { return Ok(()) };
+        if f.failure_threshold < 0 {
+            return Err(Error::invalid("spec.fallback.failureThreshold", "must be 0 or more"));
+        }
+        if f.replicas < 0 {
+            return Err(Error::invalid("spec.fallback.replicas", "must be 0 or more"));
+        }
+        // KEDA: fallback only works with AverageValue metrics.
+        let value_typed = |t: Option<MetricType>| t == Some(MetricType::Value);
+        if self.scaling_modifiers().is_some_and(|m| value_typed(m.metric_type)) {
+            return Err(Error::invalid("spec.advanced.scalingModifiers.metricType", "must be AverageValue when spec.fallback is set"));
+        }
+        if let Some(i) = self.scaling_modifiers().is_none().then(|| self.triggers.iter().position(|t| value_typed(t.metric_type))).flatten() {
+            return Err(Error::invalid(format!("spec.triggers[{i}].metricType"), "must be AverageValue when spec.fallback is set"));
+        }
+        Ok(())
+    }
+
+    fn validate_behavior(&self) -> Result<()> {
+        let (up, down) = self.hpa_behavior();
+        for (name, rules) in [("scaleUp", &up), ("scaleDown", &down)] {
+            let field = format!("spec.advanced.horizontalPodAutoscalerConfig.behavior.{name}");
+            if let Some(w) = rules.stabilization_window_seconds {
+                if !(0..=3600).contains(&w) {
+                    return Err(Error::invalid(format!("{field}.stabilizationWindowSeconds"), format!("{w} is outside 0..=3600")));
+                }
+            }
+            let policies = rules.policies.as_deref().unwrap_or_default();
+            if policies.is_empty() && rules.select_policy != Some(SelectPolicy::Disabled) {
+                return Err(Error::invalid(format!("{field}.policies"), "needs at least one policy (or selectPolicy: Disabled)"));
+            }
+            for (i, p) in policies.iter().enumerate() {
+                if p.value <= 0 {
+                    return Err(Error::invalid(format!("{field}.policies[{i}].value"), "must be greater than 0"));
+                }
+                if !(1..=1800).contains(&p.period_seconds) {
+                    return Err(Error::invalid(format!("{field}.policies[{i}].periodSeconds"), format!("{} is outside 1..=1800", p.period_seconds)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_modifiers(&self) -> Result<()> {
+        let Some(m) = self.scaling_modifiers() else { return Ok(()) };
+        let field = "spec.advanced.scalingModifiers";
+        if parse_quantity(&m.target).is_none_or(|t| t <= 0.0) {
+            return Err(Error::invalid(format!("{field}.target"), "is required with a formula and must be a number above 0"));
+        }
+        if let Some(a) = &m.activation_target {
+            if parse_quantity(a).is_none_or(|v| v < 0.0) {
+                return Err(Error::invalid(format!("{field}.activationTarget"), format!("{a:?} is not a number of 0 or more")));
+            }
+        }
+        let tree = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(&m.formula)
+            .map_err(|e| Error::invalid(format!("{field}.formula"), format!("does not parse: {e}")))?;
+        let names: Vec<&str> = self.triggers.iter().filter_map(|t| t.name.as_deref()).collect();
+        for var in tree.iter_read_variable_identifiers() {
+            if !names.contains(&var) {
+                return Err(Error::invalid(
+                    format!("{field}.formula"),
+                    format!("uses {var:?}, which is not the name of a trigger (named triggers: {})", names.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a Kubernetes quantity as KEDA's metadata uses it ("5", "0.5", "500m", "2k").
+pub fn parse_quantity(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'm') => (&s[..i], 1e-3),
+        (i, 'k') => (&s[..i], 1e3),
+        (i, 'M') => (&s[..i], 1e6),
+        (i, 'G') => (&s[..i], 1e9),
+        _ => (s, 1.0),
+    };
+    num.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * mult)
 }
 
 #[cfg(test)]

@@ -19,8 +19,11 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
         assert_eq!(engine.tenants(), vec!["demo".to_string()]);
 
         let mut seen = std::collections::BTreeMap::<String, std::collections::BTreeSet<i32>>::new();
+        let wall0 = Utc::now();
         for second in 0..90u64 {
-            engine.tick_at(engine.started() + Duration::from_secs(second), Utc::now()).await.unwrap();
+            // Monotonic and wall time advance together, as in the real loop.
+            let wall = wall0 + chrono::Duration::seconds(second as i64);
+            engine.tick_at(engine.started() + Duration::from_secs(second), wall).await.unwrap();
             for v in engine.overview("demo") {
                 assert!(v.error.is_none(), "{}: {:?}", t.kind, v.error);
                 let replicas = v.current_replicas.unwrap();
@@ -30,7 +33,9 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
         }
         assert_eq!(seen.len(), 3, "{}: three demo objects", t.kind);
         for (name, replicas) in &seen {
-            assert!(replicas.len() > 1, "{}: {name} never changed replicas in 90 s: {replicas:?}", t.kind);
+            let view = engine.overview("demo").into_iter().find(|v| &v.name == name).unwrap();
+            let last: Vec<String> = store::recent_decisions(&t.db, view.id, 5).await.unwrap().into_iter().map(|d| d.explanation).collect();
+            assert!(replicas.len() > 1, "{}: {name} never changed replicas in 90 s: {replicas:?}; last decisions: {last:#?}", t.kind);
         }
 
         let view = engine.overview("demo").into_iter().find(|v| v.name == "web-frontend").unwrap();
@@ -54,8 +59,11 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         let opts = || EngineOptions { sim: Some(Arc::new(Mutex::new(demo::cluster()))), ..Default::default() };
         let engine = Engine::new(t.db.clone(), opts()).await.unwrap();
         let at = |e: &Engine, s: u64| e.started() + Duration::from_secs(s);
+        // Wall time for second `s` of an engine's life, in step with `at`.
+        let wall0 = Utc::now();
+        let wall = |s: u64| wall0 + chrono::Duration::seconds(s as i64);
         for s in 0..5 {
-            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+            engine.tick_at(at(&engine, s), wall(s)).await.unwrap();
         }
         let web = find(&engine, "web-frontend");
         let worker = find(&engine, "orders-worker");
@@ -72,11 +80,11 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         assert!(err.to_string().contains("not found"), "another tenant's object is invisible: {err}");
 
         engine.set_override("demo", web.id, OverrideInput::Replicas(11), "load test", "alice", None).await.unwrap();
-        engine.tick_at(at(&engine, 5), Utc::now()).await.unwrap();
+        engine.tick_at(at(&engine, 5), wall(5)).await.unwrap();
         let paused_at = find(&engine, "orders-worker").current_replicas.unwrap();
         engine.set_override("demo", worker.id, OverrideInput::Pause, "investigating", "bob", None).await.unwrap();
         for s in 6..60 {
-            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+            engine.tick_at(at(&engine, s), wall(s)).await.unwrap();
             assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: override holds at {s} s", t.kind);
             assert_eq!(find(&engine, "orders-worker").current_replicas, Some(paused_at), "{}: pause holds at {s} s", t.kind);
         }
@@ -86,12 +94,13 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         assert_eq!(find(&engine, "orders-worker").phase, "Paused");
         drop(engine);
 
-        // A restart (new engine, new cluster) keeps both.
+        // A restart (new engine, new cluster) keeps both. Wall time goes on from where it was.
         let engine = Engine::new(t.db.clone(), opts()).await.unwrap();
+        let wall = |s: u64| wall0 + chrono::Duration::seconds(100 + s as i64);
         assert!(find(&engine, "web-frontend").override_.is_some(), "{}: override reloaded", t.kind);
         let fresh_worker = find(&engine, "orders-worker");
         for s in 0..10 {
-            engine.tick_at(at(&engine, s), Utc::now()).await.unwrap();
+            engine.tick_at(at(&engine, s), wall(s)).await.unwrap();
             assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: after restart at {s} s", t.kind);
         }
         assert_eq!(find(&engine, "orders-worker").phase, "Paused", "{}", t.kind);
@@ -100,17 +109,17 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         // Resume: metrics decide again.
         assert!(engine.clear_override("demo", web.id, "done", "alice").await.unwrap());
         assert!(!engine.clear_override("demo", web.id, "again", "alice").await.unwrap(), "nothing left to clear");
-        engine.tick_at(at(&engine, 10), Utc::now()).await.unwrap();
+        engine.tick_at(at(&engine, 10), wall(10)).await.unwrap();
         let resumed = store::recent_decisions(&t.db, web.id, 1).await.unwrap();
         assert_ne!(resumed[0].rule, "override_replicas", "{}", t.kind);
         assert!(find(&engine, "web-frontend").override_.is_none());
 
         // An override with an expiry stops on its own.
-        let soon = Utc::now() + chrono::Duration::seconds(30);
+        let soon = wall(11) + chrono::Duration::seconds(30);
         engine.set_override("demo", web.id, OverrideInput::Replicas(2), "short", "carol", Some(soon)).await.unwrap();
-        engine.tick_at(at(&engine, 11), Utc::now()).await.unwrap();
+        engine.tick_at(at(&engine, 11), wall(11)).await.unwrap();
         assert_eq!(store::recent_decisions(&t.db, web.id, 1).await.unwrap()[0].rule, "override_replicas");
-        engine.tick_at(at(&engine, 12), soon + chrono::Duration::seconds(1)).await.unwrap();
+        engine.tick_at(at(&engine, 42), wall(42)).await.unwrap();
         assert_ne!(store::recent_decisions(&t.db, web.id, 1).await.unwrap()[0].rule, "override_replicas", "{}: expired", t.kind);
 
         // Every change is in the audit log with who and why.
