@@ -6,6 +6,7 @@ mod error;
 pub mod metrics;
 mod runtime;
 pub mod scalers;
+pub mod scheduler;
 pub mod sim;
 pub mod spec;
 pub mod store;

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub decisions: Family<RuleLabels, Counter>,
     pub actuation_errors: Family<ObjectLabels, Counter>,
     pub loop_latency: Histogram,
+    pub tick_lateness: Histogram,
+    pub skipped_polls: Counter,
+    pub rows_written: Counter,
 }
 
 impl Default for Metrics {
@@ -50,6 +53,9 @@ impl Default for Metrics {
             decisions: Family::default(),
             actuation_errors: Family::default(),
             loop_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            tick_lateness: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            skipped_polls: Counter::default(),
+            rows_written: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -58,7 +64,10 @@ impl Default for Metrics {
         registry.register("scaled_object_desired_replicas", "Replicas the last decision asked for", m.desired_replicas.clone());
         registry.register("decisions", "Scaling decisions by the rule that fired", m.decisions.clone());
         registry.register("actuation_errors", "Failed scale writes", m.actuation_errors.clone());
-        registry.register("scale_loop_latency_seconds", "Time one pass of the scaling loop took", m.loop_latency.clone());
+        registry.register("scale_loop_latency_seconds", "Time one object's poll, decision and actuation took", m.loop_latency.clone());
+        registry.register("scheduler_lateness_seconds", "How late a poll was dispatched after it was due", m.tick_lateness.clone());
+        registry.register("scheduler_skipped_polls", "Polls skipped because the previous poll of the object was still running", m.skipped_polls.clone());
+        registry.register("store_rows_written", "Decision and sample rows written to SQL", m.rows_written.clone());
         Metrics { registry, ..m }
     }
 }

@@ -1,40 +1,54 @@
 //! The engine handle and its scaling loop: poll scalers, decide, actuate, record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore, mpsc, watch};
 
 use crate::decide::{self, Decision, Inputs, OverrideInput, Phase, TriggerInput};
 use crate::metrics::{Metrics, ObjectLabels, RuleLabels, ScalerLabels};
 use crate::scalers::{self, Scaler, ScalerContext};
 use crate::sim::SharedSim;
+use crate::scheduler::{Schedule, next_due};
 use crate::store::{self, NewDecision, NewSample, StoredObject};
+use crate::spec::ScaledObjectSpec;
 use crate::{Error, Result};
 
-/// How long one scaler may take before its poll counts as failed.
-const SCALER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many polls may run at once; the rest wait for a permit.
+const MAX_CONCURRENT_POLLS: usize = 512;
+/// The writer flushes decisions at least this often, and sooner when this many are queued.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const FLUSH_ROWS: usize = 5_000;
 
 /// A sanity bound on manual replica overrides.
 pub const MAX_OVERRIDE_REPLICAS: i32 = 10_000;
 
 #[derive(Clone)]
 pub struct EngineOptions {
-    /// How often the loop wakes to poll the objects that are due.
+    /// The longest the loop sleeps; it otherwise wakes exactly when the next poll is due.
     pub tick: Duration,
     /// The simulated cluster, when there is one (`swell demo`).
     pub sim: Option<SharedSim>,
     /// Decisions and samples older than this are deleted.
     pub retention: chrono::Duration,
+    /// How long one scaler may take before its poll counts as failed.
+    pub scaler_timeout: Duration,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { tick: Duration::from_secs(1), sim: None, retention: chrono::Duration::days(7) }
+        EngineOptions {
+            tick: Duration::from_secs(1),
+            sim: None,
+            retention: chrono::Duration::days(7),
+            scaler_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -77,8 +91,20 @@ struct ObjectRuntime {
     stored: StoredObject,
     scalers: Vec<Box<dyn Scaler>>,
     state: decide::State,
-    next_poll: Instant,
     override_: Option<ActiveOverride>,
+}
+
+/// One object in the engine: its runtime behind its own lock (so its polls never overlap)
+/// and its polling interval readable without that lock (for the scheduler).
+struct Slot {
+    polling_secs: AtomicU32,
+    runtime: Arc<Mutex<ObjectRuntime>>,
+}
+
+/// What one poll produced, for the batched writer.
+struct Record {
+    decision: NewDecision,
+    samples: Vec<NewSample>,
 }
 
 /// A manual override: fixed replicas or a pause, until cleared or expired.
@@ -117,7 +143,12 @@ impl ActiveOverride {
 struct Inner {
     db: DatabaseConnection,
     opts: EngineOptions,
-    objects: Mutex<Vec<ObjectRuntime>>,
+    ctx: ScalerContext,
+    objects: RwLock<HashMap<i32, Arc<Slot>>>,
+    schedule: std::sync::Mutex<Schedule>,
+    permits: Arc<Semaphore>,
+    /// Wakes the loop when an object is added with a poll due now.
+    wake: tokio::sync::Notify,
     views: RwLock<BTreeMap<i32, ObjectView>>,
     metrics: Metrics,
     started: Instant,
@@ -136,7 +167,8 @@ impl Engine {
         let ctx = ScalerContext { sim: opts.sim.clone() };
         let now = Utc::now();
         let started = Instant::now();
-        let mut objects = Vec::new();
+        let mut objects = HashMap::new();
+        let mut schedule = Schedule::default();
         let mut views = BTreeMap::new();
         let overrides: BTreeMap<i32, ActiveOverride> = store::active_overrides(&db, now)
             .await?
@@ -166,7 +198,14 @@ impl Engine {
             let override_ = overrides.get(&stored.id).cloned();
             view.override_ = override_.as_ref().map(ActiveOverride::describe);
             match build_scalers(&stored, &ctx) {
-                Ok(scalers) => objects.push(ObjectRuntime { stored, scalers, state: decide::State::new(now), next_poll: started, override_ }),
+                Ok(scalers) => {
+                    schedule.push(started, stored.id);
+                    let slot = Slot {
+                        polling_secs: AtomicU32::new(stored.spec.polling_interval),
+                        runtime: Arc::new(Mutex::new(ObjectRuntime { stored, scalers, state: decide::State::new(now), override_ })),
+                    };
+                    objects.insert(view.id, Arc::new(slot));
+                }
                 Err(e) => {
                     tracing::warn!(object = %view.name, error = %e, "scaled object cannot run");
                     view.error = Some(e.to_string());
@@ -178,7 +217,11 @@ impl Engine {
             inner: Arc::new(Inner {
                 db,
                 opts,
-                objects: Mutex::new(objects),
+                ctx,
+                objects: RwLock::new(objects),
+                schedule: std::sync::Mutex::new(schedule),
+                permits: Arc::new(Semaphore::new(MAX_CONCURRENT_POLLS)),
+                wake: tokio::sync::Notify::new(),
                 views: RwLock::new(views),
                 metrics: Metrics::default(),
                 started,
@@ -209,21 +252,33 @@ impl Engine {
         views.values().filter(|v| v.tenant == tenant).cloned().collect()
     }
 
-    /// Runs the loop until `shutdown` turns true, then writes what is buffered.
+    /// Runs the loop until `shutdown` turns true: every tick dispatches the objects that are
+    /// due as tasks; a writer task stores their decisions in batches. On shutdown the polls
+    /// in flight finish and everything queued is written.
     pub fn spawn(&self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(engine.inner.opts.tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (tx, rx) = mpsc::unbounded_channel();
+            let writer = tokio::spawn(engine.clone().write_records(rx));
             let mut last_prune = Instant::now();
+            let mut in_flight = tokio::task::JoinSet::new();
             loop {
+                let latest = Instant::now() + engine.inner.opts.tick;
+                let wake_at = engine.inner.schedule.lock().expect("schedule lock").next_due().map_or(latest, |d| d.min(latest));
                 tokio::select! {
-                    _ = interval.tick() => {}
+                    _ = tokio::time::sleep_until(wake_at.into()) => {}
+                    _ = engine.inner.wake.notified() => {}
                     _ = shutdown.changed() => break,
                 }
-                if let Err(e) = engine.tick_at(Instant::now(), Utc::now()).await {
-                    tracing::error!(error = %e, "scaling loop pass failed");
+                for task in engine.dispatch(Instant::now(), Utc::now()) {
+                    let tx = tx.clone();
+                    in_flight.spawn(async move {
+                        if let Ok(Some(record)) = task.await {
+                            let _ = tx.send(record);
+                        }
+                    });
                 }
+                while in_flight.try_join_next().is_some() {}
                 if last_prune.elapsed() > Duration::from_secs(3600) {
                     last_prune = Instant::now();
                     let before = Utc::now() - engine.inner.opts.retention;
@@ -232,8 +287,43 @@ impl Engine {
                     }
                 }
             }
+            while in_flight.join_next().await.is_some() {}
+            drop(tx);
+            let _ = writer.await;
             tracing::info!("scaling loop stopped");
         })
+    }
+
+    /// Writes records in batches: every FLUSH_EVERY, or as soon as FLUSH_ROWS are queued.
+    async fn write_records(self, mut rx: mpsc::UnboundedReceiver<Record>) {
+        let mut buf = Vec::new();
+        loop {
+            let open = tokio::select! {
+                n = rx.recv_many(&mut buf, FLUSH_ROWS) => n > 0,
+                _ = tokio::time::sleep(FLUSH_EVERY) => true,
+            };
+            if !buf.is_empty() && (buf.len() >= FLUSH_ROWS || !open || rx.is_empty()) {
+                let records = std::mem::take(&mut buf);
+                if let Err(e) = self.write(records).await {
+                    tracing::error!(error = %e, "writing decisions failed");
+                }
+            }
+            if !open {
+                break;
+            }
+        }
+    }
+
+    async fn write(&self, records: Vec<Record>) -> Result<()> {
+        let mut decisions = Vec::with_capacity(records.len());
+        let mut samples = Vec::new();
+        for r in records {
+            decisions.push(r.decision);
+            samples.extend(r.samples);
+        }
+        store::write_batch(&self.inner.db, &decisions, &samples).await?;
+        self.inner.metrics.rows_written.inc_by((decisions.len() + samples.len()) as u64);
+        Ok(())
     }
 
     /// The instant the engine started; the simulated cluster's time counts from it.
@@ -241,70 +331,98 @@ impl Engine {
         self.inner.started
     }
 
-    /// One pass as of `at` (monotonic) and `now` (wall clock): advance the simulated cluster,
-    /// then poll, decide and actuate every object that is due, and write the decisions in one
-    /// batch. The loop passes the current time; tests pass the time they want.
-    pub async fn tick_at(&self, at: Instant, now: DateTime<Utc>) -> Result<()> {
-        let pass_started = Instant::now();
+    /// Starts a poll task for every object due at `at` (monotonic); `now` is the wall
+    /// clock the decisions carry. An object still busy with its previous poll is skipped
+    /// (and counted), so polls of one object never overlap.
+    fn dispatch(&self, at: Instant, now: DateTime<Utc>) -> Vec<tokio::task::JoinHandle<Option<Record>>> {
         if let Some(sim) = &self.inner.opts.sim {
             sim.lock().expect("sim lock").advance_to(at.saturating_duration_since(self.inner.started).as_secs_f64());
         }
-        let mut decisions = Vec::new();
-        let mut samples = Vec::new();
-        let mut objects = self.inner.objects.lock().await;
-        for obj in objects.iter_mut() {
-            if obj.next_poll > at {
-                continue;
-            }
-            // Keep to the object's own schedule so a tick that wakes a little late does not
-            // push every later poll back (which would skip a poll now and then).
-            let interval = Duration::from_secs(obj.stored.spec.polling_interval as u64);
-            obj.next_poll = if obj.next_poll + interval > at { obj.next_poll + interval } else { at + interval };
-            match self.step(obj, now).await {
-                Ok((decision, prev, inputs)) => {
-                    for t in &inputs {
-                        if let Ok((values, _)) = &t.reading {
-                            samples.extend(values.iter().map(|v| NewSample {
-                                scaled_object_id: obj.stored.id,
-                                metric: v.name.clone(),
-                                at: now,
-                                value: v.value,
-                            }));
-                        }
+        let due = self.inner.schedule.lock().expect("schedule lock").pop_due(at);
+        let mut tasks = Vec::with_capacity(due.len());
+        let mut reschedule = Vec::with_capacity(due.len());
+        {
+            let objects = self.inner.objects.read().expect("objects lock");
+            for (due_at, id) in due {
+                let Some(slot) = objects.get(&id) else { continue }; // deleted since
+                let interval = Duration::from_secs(slot.polling_secs.load(Ordering::Relaxed).max(1) as u64);
+                reschedule.push((next_due(due_at, at, interval), id));
+                self.inner.metrics.tick_lateness.observe(at.saturating_duration_since(due_at).as_secs_f64());
+                match slot.runtime.clone().try_lock_owned() {
+                    Ok(guard) => {
+                        let engine = self.clone();
+                        tasks.push(tokio::spawn(async move { engine.poll(guard, now).await }));
                     }
-                    decisions.push(NewDecision {
-                        scaled_object_id: obj.stored.id,
-                        at: now,
-                        state: decision.state.phase.as_str().into(),
-                        rule: decision.rule.as_str().into(),
-                        prev_replicas: prev,
-                        new_replicas: decision.replicas,
-                        explanation: decision.explanation.clone(),
-                        inputs: serde_json::json!(inputs
-                            .iter()
-                            .map(|t| match &t.reading {
-                                Ok((values, active)) => serde_json::json!({
-                                    "metric": t.spec.name, "target": t.spec.target,
-                                    "values": values.iter().map(|v| v.value).collect::<Vec<_>>(), "active": active,
-                                }),
-                                Err(e) => serde_json::json!({"metric": t.spec.name, "error": e}),
-                            })
-                            .collect::<Vec<_>>()),
-                    });
-                    obj.state = decision.state;
-                }
-                Err(e) => {
-                    let mut views = self.inner.views.write().expect("views lock");
-                    if let Some(v) = views.get_mut(&obj.stored.id) {
-                        v.error = Some(e.to_string());
+                    Err(_) => {
+                        self.inner.metrics.skipped_polls.inc();
                     }
                 }
             }
         }
-        drop(objects);
-        store::write_batch(&self.inner.db, &decisions, &samples).await?;
-        self.inner.metrics.loop_latency.observe(pass_started.elapsed().as_secs_f64());
-        Ok(())
+        let mut schedule = self.inner.schedule.lock().expect("schedule lock");
+        for (due, id) in reschedule {
+            schedule.push(due, id);
+        }
+        tasks
+    }
+
+    /// One object's poll as a task: wait for a permit, then poll → decide → actuate.
+    async fn poll(self, mut obj: OwnedMutexGuard<ObjectRuntime>, now: DateTime<Utc>) -> Option<Record> {
+        let _permit = self.inner.permits.clone().acquire_owned().await.ok()?;
+        let started = Instant::now();
+        let result = self.step(&mut obj, now).await;
+        self.inner.metrics.loop_latency.observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok((decision, prev, inputs)) => {
+                let id = obj.stored.id;
+                let samples = inputs
+                    .iter()
+                    .filter_map(|t| t.reading.as_ref().ok())
+                    .flat_map(|(values, _)| values.iter())
+                    .map(|v| NewSample { scaled_object_id: id, metric: v.name.clone(), at: now, value: v.value })
+                    .collect();
+                let record = NewDecision {
+                    scaled_object_id: id,
+                    at: now,
+                    state: decision.state.phase.as_str().into(),
+                    rule: decision.rule.as_str().into(),
+                    prev_replicas: prev,
+                    new_replicas: decision.replicas,
+                    explanation: decision.explanation.clone(),
+                    inputs: serde_json::json!(inputs
+                        .iter()
+                        .map(|t| match &t.reading {
+                            Ok((values, active)) => serde_json::json!({
+                                "metric": t.spec.name, "target": t.spec.target,
+                                "values": values.iter().map(|v| v.value).collect::<Vec<_>>(), "active": active,
+                            }),
+                            Err(e) => serde_json::json!({"metric": t.spec.name, "error": e}),
+                        })
+                        .collect::<Vec<_>>()),
+                };
+                obj.state = decision.state;
+                Some(Record { decision: record, samples })
+            }
+            Err(e) => {
+                if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&obj.stored.id) {
+                    v.error = Some(e.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    /// One pass as of `at` (monotonic) and `now` (wall clock), waiting for every poll it
+    /// starts and writing their decisions before returning. Tests and benchmarks drive the
+    /// engine with it; `spawn` runs the same dispatch without waiting.
+    pub async fn tick_at(&self, at: Instant, now: DateTime<Utc>) -> Result<()> {
+        let mut records = Vec::new();
+        for task in self.dispatch(at, now) {
+            if let Ok(Some(record)) = task.await {
+                records.push(record);
+            }
+        }
+        self.write(records).await
     }
 
     /// Poll → decide → actuate for one object. Returns the decision, the replicas before it
@@ -319,10 +437,11 @@ impl Engine {
         let mut inputs = Vec::with_capacity(obj.scalers.len());
         for (i, scaler) in obj.scalers.iter().enumerate() {
             let spec = scaler.metric_spec();
-            let reading = match tokio::time::timeout(SCALER_TIMEOUT, scaler.metrics_and_activity()).await {
+            let timeout = self.inner.opts.scaler_timeout;
+            let reading = match tokio::time::timeout(timeout, scaler.metrics_and_activity()).await {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("timed out after {} s", SCALER_TIMEOUT.as_secs())),
+                Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
             };
             let mut l = labels(&spec.name);
             l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
@@ -411,7 +530,8 @@ impl Engine {
         if expires_at.is_some_and(|e| e <= Utc::now()) {
             return Err(Error::invalid("expires_at", "is in the past; give a future time or none"));
         }
-        let mut objects = self.inner.objects.lock().await;
+        let slot = self.slot(object_id)?;
+        let mut obj = slot.runtime.lock().await;
         let kind = match input {
             OverrideInput::Replicas(_) => "replicas",
             OverrideInput::Pause => "pause",
@@ -422,10 +542,7 @@ impl Engine {
         };
         store::set_override(&self.inner.db, object_id, kind, replicas, reason.trim(), actor, expires_at).await?;
         let active = ActiveOverride { input, reason: reason.trim().into(), by: actor.into(), expires_at };
-        if let Some(obj) = objects.iter_mut().find(|o| o.stored.id == object_id) {
-            obj.override_ = Some(active.clone());
-            obj.next_poll = Instant::now();
-        }
+        obj.override_ = Some(active.clone());
         if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
             v.override_ = Some(active.describe());
         }
@@ -435,16 +552,92 @@ impl Engine {
     /// Clears an object's override (resume); the next poll decides from its metrics again.
     pub async fn clear_override(&self, tenant: &str, object_id: i32, reason: &str, actor: &str) -> Result<bool> {
         self.require_object(tenant, object_id)?;
-        let mut objects = self.inner.objects.lock().await;
+        let slot = self.slot(object_id)?;
+        let mut obj = slot.runtime.lock().await;
         let cleared = store::clear_override(&self.inner.db, object_id, reason.trim(), actor).await?;
-        if let Some(obj) = objects.iter_mut().find(|o| o.stored.id == object_id) {
-            obj.override_ = None;
-            obj.next_poll = Instant::now();
-        }
+        obj.override_ = None;
         if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
             v.override_ = None;
         }
         Ok(cleared)
+    }
+
+    fn slot(&self, object_id: i32) -> Result<Arc<Slot>> {
+        let objects = self.inner.objects.read().expect("objects lock");
+        objects.get(&object_id).cloned().ok_or_else(|| Error::invalid("scaled object", format!("{object_id} cannot run: see its error")))
+    }
+
+    /// Creates or replaces a ScaledObject: validated, stored in SQL, and live at once (a new
+    /// pollingInterval applies from the next poll, without a restart).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        tenant: &str,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+        origin: &str,
+        spec: ScaledObjectSpec,
+        actor: &str,
+    ) -> Result<i32> {
+        spec.validate()?;
+        let scalers = spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, &self.inner.ctx)).collect::<Result<Vec<_>>>()?;
+        let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
+        let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
+        let id = store::upsert_scaled_object(&self.inner.db, tenant_row.id, cluster_row.id, namespace, name, origin, &spec).await?;
+        store::audit(&self.inner.db, Some(tenant_row.id), actor, "scaled_object.apply", &format!("{namespace}/{name}"), serde_json::to_value(&spec).unwrap_or_default()).await?;
+        let stored = StoredObject {
+            id,
+            tenant: tenant.into(),
+            cluster: cluster.into(),
+            cluster_kind: cluster_row.kind.clone(),
+            namespace: namespace.into(),
+            name: name.into(),
+            spec: spec.clone(),
+        };
+        let existing = self.inner.objects.read().expect("objects lock").get(&id).cloned();
+        match existing {
+            Some(slot) => {
+                let mut obj = slot.runtime.lock().await;
+                slot.polling_secs.store(spec.polling_interval, Ordering::Relaxed);
+                obj.stored = stored;
+                obj.scalers = scalers;
+            }
+            None => {
+                let slot = Slot {
+                    polling_secs: AtomicU32::new(spec.polling_interval),
+                    runtime: Arc::new(Mutex::new(ObjectRuntime { stored, scalers, state: decide::State::new(Utc::now()), override_: None })),
+                };
+                self.inner.objects.write().expect("objects lock").insert(id, Arc::new(slot));
+                self.inner.schedule.lock().expect("schedule lock").push(Instant::now(), id);
+                self.inner.wake.notify_one();
+            }
+        }
+        let mut views = self.inner.views.write().expect("views lock");
+        let view = views.entry(id).or_insert_with(|| ObjectView {
+            id,
+            tenant: tenant.into(),
+            cluster: cluster.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            target: String::new(),
+            min_replicas: 0,
+            max_replicas: 0,
+            current_replicas: None,
+            ready_replicas: None,
+            desired_replicas: None,
+            phase: Phase::Idle.as_str().into(),
+            metrics: Vec::new(),
+            last_decision: None,
+            last_decision_at: None,
+            error: None,
+            override_: None,
+        });
+        view.target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
+        view.min_replicas = spec.min_replica_count;
+        view.max_replicas = spec.max_replica_count;
+        view.error = None;
+        Ok(id)
     }
 
     fn require_object(&self, tenant: &str, object_id: i32) -> Result<ObjectView> {

@@ -16,6 +16,9 @@ pub struct SimulatedMetadata {
     pub target: f64,
     /// Active above this value (default 0).
     pub activation_target: f64,
+    /// Simulated query latency in milliseconds (default 0): a slow broker, for tests,
+    /// benchmarks and demos of timeouts.
+    pub latency_ms: u64,
 }
 
 impl SimulatedMetadata {
@@ -29,7 +32,11 @@ impl SimulatedMetadata {
         if activation_target < 0.0 {
             return Err(Error::invalid(format!("{field}.metadata.activationTarget"), "must be 0 or more"));
         }
-        Ok(SimulatedMetadata { workload, target, activation_target })
+        let latency_ms = number(field, metadata, "latencyMs", 0.0)?;
+        if !(0.0..=600_000.0).contains(&latency_ms) {
+            return Err(Error::invalid(format!("{field}.metadata.latencyMs"), "must be between 0 and 600000"));
+        }
+        Ok(SimulatedMetadata { workload, target, activation_target, latency_ms: latency_ms as u64 })
     }
 }
 
@@ -52,6 +59,9 @@ impl SimulatedScaler {
 #[async_trait]
 impl Scaler for SimulatedScaler {
     async fn metrics_and_activity(&self) -> Result<(Vec<MetricValue>, bool)> {
+        if self.metadata.latency_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(self.metadata.latency_ms)).await;
+        }
         let value = self
             .sim
             .lock()
@@ -82,8 +92,11 @@ mod tests {
     #[test]
     fn metadata_table() {
         let good = [
-            (map(&[("workload", "w"), ("target", "10")]), SimulatedMetadata { workload: "w".into(), target: 10.0, activation_target: 0.0 }),
-            (map(&[("workload", "w"), ("target", "2.5"), ("activationTarget", "3")]), SimulatedMetadata { workload: "w".into(), target: 2.5, activation_target: 3.0 }),
+            (map(&[("workload", "w"), ("target", "10")]), SimulatedMetadata { workload: "w".into(), target: 10.0, activation_target: 0.0, latency_ms: 0 }),
+            (
+                map(&[("workload", "w"), ("target", "2.5"), ("activationTarget", "3"), ("latencyMs", "250")]),
+                SimulatedMetadata { workload: "w".into(), target: 2.5, activation_target: 3.0, latency_ms: 250 },
+            ),
         ];
         for (m, want) in good {
             assert_eq!(SimulatedMetadata::parse("t", &m).unwrap(), want);
@@ -96,6 +109,8 @@ mod tests {
             (map(&[("workload", "w"), ("target", "0")]), "t.metadata.target"),
             (map(&[("workload", "w"), ("target", "1"), ("activationTarget", "x")]), "t.metadata.activationTarget"),
             (map(&[("workload", "w"), ("target", "1"), ("activationTarget", "-1")]), "t.metadata.activationTarget"),
+            (map(&[("workload", "w"), ("target", "1"), ("latencyMs", "soon")]), "t.metadata.latencyMs"),
+            (map(&[("workload", "w"), ("target", "1"), ("latencyMs", "-5")]), "t.metadata.latencyMs"),
         ];
         for (m, field) in bad {
             let err = SimulatedMetadata::parse("t", &m).unwrap_err().to_string();

@@ -75,6 +75,14 @@ pub async fn ensure_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> R
         .await?)
 }
 
+pub async fn find_tenant(db: &DatabaseConnection, slug: &str) -> Result<Option<tenants::Model>> {
+    Ok(tenants::Entity::find().filter(tenants::Column::Slug.eq(slug)).one(db).await?)
+}
+
+pub async fn find_cluster(db: &DatabaseConnection, name: &str) -> Result<Option<clusters::Model>> {
+    Ok(clusters::Entity::find().filter(clusters::Column::Name.eq(name)).one(db).await?)
+}
+
 pub async fn ensure_cluster(db: &DatabaseConnection, name: &str, kind: &str) -> Result<clusters::Model> {
     if let Some(c) = clusters::Entity::find().filter(clusters::Column::Name.eq(name)).one(db).await? {
         return Ok(c);

@@ -1,0 +1,115 @@
+//! The scheduler under the real loop: polls of one object never overlap, a slow scaler
+//! neither stalls the others nor hangs (timeout), and a new pollingInterval applies live.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use engine::sim::{SimCluster, Trace, WorkloadKind, WorkloadSpec};
+use engine::spec::ScaledObjectSpec;
+use engine::{Engine, EngineOptions, store};
+
+fn cluster() -> SimCluster {
+    let mut c = SimCluster::new(1.0);
+    let flat = Trace { name: "flat".into(), step_secs: 60.0, values: vec![30.0, 30.0] };
+    for name in ["fast", "slow"] {
+        c.add_deployment(name, 1, 0.0, 10.0);
+        c.add_workload(WorkloadSpec { name: name.into(), kind: WorkloadKind::Rate, trace: flat.clone(), scale: 1.0, offset_secs: 0.0, deployment: name.into() });
+    }
+    c
+}
+
+fn spec(workload: &str, polling: u32, latency_ms: u64) -> ScaledObjectSpec {
+    serde_json::from_value(serde_json::json!({
+        "scaleTargetRef": {"name": workload},
+        "pollingInterval": polling,
+        "minReplicaCount": 1,
+        "triggers": [{"type": "simulated", "name": workload, "metadata": {
+            "workload": workload, "target": "10", "latencyMs": latency_ms.to_string()
+        }}]
+    }))
+    .unwrap()
+}
+
+async fn setup(db: &engine::DatabaseConnection, opts: EngineOptions, slow_ms: u64) -> (Engine, i32, i32) {
+    store::ensure_tenant(db, "t", "T").await.unwrap();
+    store::ensure_cluster(db, "sim", "simulated").await.unwrap();
+    let engine = Engine::new(db.clone(), opts).await.unwrap();
+    let fast = engine.apply("t", "sim", "ns", "fast", "swell", spec("fast", 1, 0), "test").await.unwrap();
+    let slow = engine.apply("t", "sim", "ns", "slow", "swell", spec("slow", 1, slow_ms), "test").await.unwrap();
+    (engine, fast, slow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_scaler_neither_stalls_others_nor_overlaps_itself() {
+    for t in common::databases().await {
+        let opts = EngineOptions { sim: Some(Arc::new(Mutex::new(cluster()))), scaler_timeout: Duration::from_secs(10), ..Default::default() };
+        let (engine, fast, slow) = setup(&t.db, opts, 2_500).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = engine.spawn(stopped);
+        tokio::time::sleep(Duration::from_millis(4_300)).await;
+        stop.send(true).unwrap();
+        running.await.unwrap();
+
+        let fast_n = store::recent_decisions(&t.db, fast, 100).await.unwrap().len();
+        let slow_n = store::recent_decisions(&t.db, slow, 100).await.unwrap().len();
+        // fast: due at 0,1,2,3,4 s; slow: 2.5 s per poll, so polls at 0 and ~3 s, the ones
+        // due meanwhile skipped rather than stacked.
+        assert!((4..=5).contains(&fast_n), "{}: fast polled {fast_n} times", t.kind);
+        assert!((1..=2).contains(&slow_n), "{}: slow polled {slow_n} times", t.kind);
+        let metrics = engine.metrics().encode();
+        let skipped: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("swell_scheduler_skipped_polls_total "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(skipped >= 1.0, "{}: overlapping polls were skipped: {metrics}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn a_scaler_past_its_timeout_fails_the_poll_and_others_go_on() {
+    for t in common::databases().await {
+        let opts = EngineOptions { sim: Some(Arc::new(Mutex::new(cluster()))), scaler_timeout: Duration::from_millis(300), ..Default::default() };
+        let (engine, fast, slow) = setup(&t.db, opts, 2_500).await;
+        engine.tick_at(std::time::Instant::now(), Utc::now()).await.unwrap();
+        let fast_d = &store::recent_decisions(&t.db, fast, 1).await.unwrap()[0];
+        let slow_d = &store::recent_decisions(&t.db, slow, 1).await.unwrap()[0];
+        assert_eq!(fast_d.rule, "scale_to_metric", "{}", t.kind);
+        assert_eq!(slow_d.rule, "scaler_error_hold", "{}", t.kind);
+        assert!(slow_d.explanation.contains("timed out after 300 ms"), "{}: {}", t.kind, slow_d.explanation);
+    }
+}
+
+#[tokio::test]
+async fn a_new_polling_interval_applies_without_restart() {
+    for t in common::databases().await {
+        let opts = EngineOptions { sim: Some(Arc::new(Mutex::new(cluster()))), ..Default::default() };
+        let (engine, fast, _) = setup(&t.db, opts, 0).await;
+        let start = engine.started() + Duration::from_secs(1);
+        let wall0 = Utc::now();
+        let tick = |s: u64| engine.tick_at(start + Duration::from_secs(s), wall0 + chrono::Duration::seconds(s as i64));
+        for s in 0..10 {
+            tick(s).await.unwrap();
+        }
+        assert_eq!(store::recent_decisions(&t.db, fast, 100).await.unwrap().len(), 10, "{}: every second", t.kind);
+        engine.apply("t", "sim", "ns", "fast", "swell", spec("fast", 5, 0), "test").await.unwrap();
+        for s in 10..30 {
+            tick(s).await.unwrap();
+        }
+        // One more at the old cadence (already scheduled at 10 s), then every 5 s: 15, 20, 25.
+        assert_eq!(store::recent_decisions(&t.db, fast, 100).await.unwrap().len(), 14, "{}: every 5 s after the change", t.kind);
+        // Bad specs are refused whole and change nothing.
+        let err = engine.apply("t", "sim", "ns", "fast", "swell", spec("fast", 0, 0), "test").await.unwrap_err();
+        assert!(err.to_string().starts_with("spec.pollingInterval"), "{err}");
+        let err = engine
+            .apply("t", "sim", "ns", "other", "swell", serde_json::from_value(serde_json::json!({"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "kafkaa"}]})).unwrap(), "test")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown trigger type \"kafkaa\""), "{err}");
+        assert_eq!(engine.overview("t").len(), 2);
+    }
+}
