@@ -98,7 +98,44 @@ struct ObjectRuntime {
 /// and its polling interval readable without that lock (for the scheduler).
 struct Slot {
     polling_secs: AtomicU32,
+    /// The one live schedule entry of this object; heap entries with another time are stale.
+    next_due: std::sync::Mutex<Instant>,
+    /// Consecutive failed actuations, for the retry backoff.
+    retries: AtomicU32,
     runtime: Arc<Mutex<ObjectRuntime>>,
+}
+
+impl Slot {
+    fn new(runtime: ObjectRuntime, due: Instant) -> Self {
+        Slot {
+            polling_secs: AtomicU32::new(runtime.stored.spec.polling_interval),
+            next_due: std::sync::Mutex::new(due),
+            retries: AtomicU32::new(0),
+            runtime: Arc::new(Mutex::new(runtime)),
+        }
+    }
+}
+
+/// Where in its first polling interval an object's polls fall: spread by id so that objects
+/// loaded together do not all poll in the same millisecond.
+fn phase(id: i32, polling_secs: u32) -> Duration {
+    let span = polling_secs.max(1) as u64 * 1000;
+    Duration::from_millis((id as u64).wrapping_mul(2_654_435_761) % span)
+}
+
+/// Delay before retrying a failed actuation: exponential from 100 ms with jitter, never
+/// later than the next regular poll.
+fn retry_delay(attempt: u32, polling: Duration) -> Duration {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(polling)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(polling)
+        .min(polling)
 }
 
 /// What one poll produced, for the batched writer.
@@ -199,12 +236,10 @@ impl Engine {
             view.override_ = override_.as_ref().map(ActiveOverride::describe);
             match build_scalers(&stored, &ctx) {
                 Ok(scalers) => {
-                    schedule.push(started, stored.id);
-                    let slot = Slot {
-                        polling_secs: AtomicU32::new(stored.spec.polling_interval),
-                        runtime: Arc::new(Mutex::new(ObjectRuntime { stored, scalers, state: decide::State::new(now), override_ })),
-                    };
-                    objects.insert(view.id, Arc::new(slot));
+                    let due = started + phase(stored.id, stored.spec.polling_interval);
+                    schedule.push(due, stored.id);
+                    let runtime = ObjectRuntime { stored, scalers, state: decide::State::new(now), override_ };
+                    objects.insert(view.id, Arc::new(Slot::new(runtime, due)));
                 }
                 Err(e) => {
                     tracing::warn!(object = %view.name, error = %e, "scaled object cannot run");
@@ -345,13 +380,19 @@ impl Engine {
             let objects = self.inner.objects.read().expect("objects lock");
             for (due_at, id) in due {
                 let Some(slot) = objects.get(&id) else { continue }; // deleted since
+                let mut slot_due = slot.next_due.lock().expect("due lock");
+                if *slot_due != due_at {
+                    continue; // superseded by a retry or a reschedule
+                }
                 let interval = Duration::from_secs(slot.polling_secs.load(Ordering::Relaxed).max(1) as u64);
-                reschedule.push((next_due(due_at, at, interval), id));
-                self.inner.metrics.tick_lateness.observe(at.saturating_duration_since(due_at).as_secs_f64());
+                *slot_due = next_due(due_at, at, interval);
+                reschedule.push((*slot_due, id));
+                drop(slot_due);
                 match slot.runtime.clone().try_lock_owned() {
                     Ok(guard) => {
                         let engine = self.clone();
-                        tasks.push(tokio::spawn(async move { engine.poll(guard, now).await }));
+                        let slot = slot.clone();
+                        tasks.push(tokio::spawn(async move { engine.poll(slot, guard, due_at, now).await }));
                     }
                     Err(_) => {
                         self.inner.metrics.skipped_polls.inc();
@@ -367,11 +408,25 @@ impl Engine {
     }
 
     /// One object's poll as a task: wait for a permit, then poll → decide → actuate.
-    async fn poll(self, mut obj: OwnedMutexGuard<ObjectRuntime>, now: DateTime<Utc>) -> Option<Record> {
+    async fn poll(self, slot: Arc<Slot>, mut obj: OwnedMutexGuard<ObjectRuntime>, due: Instant, now: DateTime<Utc>) -> Option<Record> {
         let _permit = self.inner.permits.clone().acquire_owned().await.ok()?;
         let started = Instant::now();
+        self.inner.metrics.tick_lateness.observe(started.saturating_duration_since(due).as_secs_f64());
         let result = self.step(&mut obj, now).await;
         self.inner.metrics.loop_latency.observe(started.elapsed().as_secs_f64());
+        match &result {
+            Err(Error::Actuation { .. }) => {
+                let attempt = slot.retries.fetch_add(1, Ordering::Relaxed) + 1;
+                let polling = Duration::from_secs(obj.stored.spec.polling_interval.max(1) as u64);
+                let retry_at = Instant::now() + retry_delay(attempt, polling);
+                let mut slot_due = slot.next_due.lock().expect("due lock");
+                if retry_at < *slot_due {
+                    *slot_due = retry_at;
+                    self.inner.schedule.lock().expect("schedule lock").push(retry_at, obj.stored.id);
+                }
+            }
+            _ => slot.retries.store(0, Ordering::Relaxed),
+        }
         match result {
             Ok((decision, prev, inputs)) => {
                 let id = obj.stored.id;
@@ -459,7 +514,12 @@ impl Engine {
             inputs.push(TriggerInput { spec, reading });
         }
 
-        let (current, _) = self.replicas(&obj.stored)?;
+        let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
+        let count_failure = |e: Error| {
+            self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
+            e
+        };
+        let (current, _) = self.replicas(&obj.stored).map_err(count_failure)?;
         if obj.override_.as_ref().is_some_and(|o| !o.in_force(now)) {
             tracing::info!(object = %obj.stored.name, "override expired");
             obj.override_ = None;
@@ -477,17 +537,13 @@ impl Engine {
             },
             now,
         );
-        let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
         if decision.replicas != current {
-            if let Err(e) = self.scale(&obj.stored, decision.replicas) {
-                self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
-                return Err(e);
-            }
+            self.scale(&obj.stored, decision.replicas).map_err(count_failure)?;
         }
         self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
         self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
 
-        let (after, ready) = self.replicas(&obj.stored)?;
+        let (after, ready) = self.replicas(&obj.stored).map_err(count_failure)?;
         let mut views = self.inner.views.write().expect("views lock");
         if let Some(v) = views.get_mut(&obj.stored.id) {
             v.current_replicas = Some(after);
@@ -604,12 +660,10 @@ impl Engine {
                 obj.scalers = scalers;
             }
             None => {
-                let slot = Slot {
-                    polling_secs: AtomicU32::new(spec.polling_interval),
-                    runtime: Arc::new(Mutex::new(ObjectRuntime { stored, scalers, state: decide::State::new(Utc::now()), override_: None })),
-                };
-                self.inner.objects.write().expect("objects lock").insert(id, Arc::new(slot));
-                self.inner.schedule.lock().expect("schedule lock").push(Instant::now(), id);
+                let due = Instant::now();
+                let runtime = ObjectRuntime { stored, scalers, state: decide::State::new(Utc::now()), override_: None };
+                self.inner.objects.write().expect("objects lock").insert(id, Arc::new(Slot::new(runtime, due)));
+                self.inner.schedule.lock().expect("schedule lock").push(due, id);
                 self.inner.wake.notify_one();
             }
         }
@@ -671,7 +725,9 @@ impl Engine {
     fn replicas(&self, obj: &StoredObject) -> Result<(i32, i32)> {
         let sim = self.simulated(obj)?;
         let sim = sim.lock().expect("sim lock");
-        let d = sim.deployment(&obj.spec.scale_target_ref.name)?;
+        let d = sim
+            .deployment(&obj.spec.scale_target_ref.name)
+            .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })?;
         Ok((d.replicas(), d.ready_replicas(sim.now())))
     }
 

@@ -26,7 +26,8 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
             engine.tick_at(engine.started() + Duration::from_secs(second), wall).await.unwrap();
             for v in engine.overview("demo") {
                 assert!(v.error.is_none(), "{}: {:?}", t.kind, v.error);
-                let replicas = v.current_replicas.unwrap();
+                // Polls are spread over the first interval: an object may not have polled yet.
+                let Some(replicas) = v.current_replicas else { continue };
                 assert!(replicas >= v.min_replicas && replicas <= v.max_replicas, "{}: {} at {replicas}", t.kind, v.name);
                 seen.entry(v.name.clone()).or_default().insert(replicas);
             }
@@ -40,7 +41,7 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
 
         let view = engine.overview("demo").into_iter().find(|v| v.name == "web-frontend").unwrap();
         let decisions = store::recent_decisions(&t.db, view.id, 200).await.unwrap();
-        assert_eq!(decisions.len(), 90, "{}: one decision per poll", t.kind);
+        assert!((89..=90).contains(&decisions.len()), "{}: one decision per poll, got {}", t.kind, decisions.len());
         assert_eq!(view.last_decision.as_deref(), Some(decisions[0].explanation.as_str()));
         assert!(decisions.iter().any(|d| d.explanation.starts_with("scaled ")), "{}", t.kind);
         assert!(engine.metrics().encode().contains("swell_decisions_total"));
@@ -101,7 +102,10 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         let fresh_worker = find(&engine, "orders-worker");
         for s in 0..10 {
             engine.tick_at(at(&engine, s), wall(s)).await.unwrap();
-            assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: after restart at {s} s", t.kind);
+            // From the first poll on (polls are spread over the first second).
+            if s >= 1 {
+                assert_eq!(find(&engine, "web-frontend").current_replicas, Some(11), "{}: after restart at {s} s", t.kind);
+            }
         }
         assert_eq!(find(&engine, "orders-worker").phase, "Paused", "{}", t.kind);
         let _ = fresh_worker;

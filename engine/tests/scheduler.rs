@@ -13,7 +13,7 @@ use engine::{Engine, EngineOptions, store};
 
 fn cluster() -> SimCluster {
     let mut c = SimCluster::new(1.0);
-    let flat = Trace { name: "flat".into(), step_secs: 60.0, values: vec![30.0, 30.0] };
+    let flat = Arc::new(Trace { name: "flat".into(), step_secs: 60.0, values: vec![30.0, 30.0] });
     for name in ["fast", "slow"] {
         c.add_deployment(name, 1, 0.0, 10.0);
         c.add_workload(WorkloadSpec { name: name.into(), kind: WorkloadKind::Rate, trace: flat.clone(), scale: 1.0, offset_secs: 0.0, deployment: name.into() });
@@ -111,5 +111,46 @@ async fn a_new_polling_interval_applies_without_restart() {
             .unwrap_err();
         assert!(err.to_string().contains("unknown trigger type \"kafkaa\""), "{err}");
         assert_eq!(engine.overview("t").len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn failed_actuation_is_retried_with_backoff_and_shown_until_it_succeeds() {
+    for t in common::databases().await {
+        let sim = Arc::new(Mutex::new(cluster()));
+        let opts = EngineOptions { sim: Some(sim.clone()), ..Default::default() };
+        let (engine, fast, _) = setup(&t.db, opts, 0).await;
+        let mut ghost_spec = spec("fast", 1, 0);
+        ghost_spec.scale_target_ref.name = "ghost".into(); // no such deployment (yet)
+        let ghost = engine.apply("t", "sim", "ns", "ghost", "swell", ghost_spec, "test").await.unwrap();
+
+        let start = std::time::Instant::now();
+        for step in 0..40u64 {
+            engine.tick_at(start + Duration::from_millis(50 * step), Utc::now()).await.unwrap();
+        }
+        let errors = |text: &str, name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with("swell_actuation_errors_total{") && l.contains(&format!("scaled_object=\"{name}\"")))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let text = engine.metrics().encode();
+        // Regular polling would try twice in these 2 s; the backoff (100 ms, 200 ms, 400 ms, …
+        // with jitter, capped at the polling interval) tries sooner and more often.
+        let attempts = errors(&text, "ghost");
+        assert!(attempts >= 4.0, "{}: {attempts} attempts", t.kind);
+        let view = engine.overview("t").into_iter().find(|v| v.id == ghost).unwrap();
+        assert!(view.error.as_deref().unwrap_or("").contains("deployment ghost not found"), "{}: {:?}", t.kind, view.error);
+        assert!(store::recent_decisions(&t.db, fast, 10).await.unwrap().len() >= 2, "{}: others unaffected", t.kind);
+
+        // The workload appears: the next attempt succeeds and the error clears.
+        sim.lock().unwrap().add_deployment("ghost", 1, 0.0, 10.0);
+        for step in 40..70u64 {
+            engine.tick_at(start + Duration::from_millis(50 * step), Utc::now()).await.unwrap();
+        }
+        let view = engine.overview("t").into_iter().find(|v| v.id == ghost).unwrap();
+        assert_eq!(view.error, None, "{}", t.kind);
+        assert!(!store::recent_decisions(&t.db, ghost, 10).await.unwrap().is_empty(), "{}", t.kind);
     }
 }

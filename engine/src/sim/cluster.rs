@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Trace;
 use crate::{Error, Result};
@@ -16,7 +17,8 @@ pub enum WorkloadKind {
 pub struct WorkloadSpec {
     pub name: String,
     pub kind: WorkloadKind,
-    pub trace: Trace,
+    /// Shared: many workloads may replay one trace.
+    pub trace: Arc<Trace>,
     /// Multiplies the trace's values.
     pub scale: f64,
     /// Where in the trace (seconds of trace time) the replay starts.
@@ -164,7 +166,7 @@ mod tests {
         c.add_workload(WorkloadSpec {
             name: "orders".into(),
             kind: WorkloadKind::Queue,
-            trace: flat(2.0),
+            trace: Arc::new(flat(2.0)),
             scale: 1.0,
             offset_secs: 0.0,
             deployment: "worker".into(),
