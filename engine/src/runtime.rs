@@ -25,6 +25,8 @@ const MAX_CONCURRENT_POLLS: usize = 512;
 /// The writer flushes decisions at least this often, and sooner when this many are queued.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const FLUSH_ROWS: usize = 5_000;
+/// The loop sleeps at least this long between dispatches.
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// A sanity bound on manual replica overrides.
 pub const MAX_OVERRIDE_REPLICAS: i32 = 10_000;
@@ -298,8 +300,11 @@ impl Engine {
             let mut last_prune = Instant::now();
             let mut in_flight = tokio::task::JoinSet::new();
             loop {
-                let latest = Instant::now() + engine.inner.opts.tick;
-                let wake_at = engine.inner.schedule.lock().expect("schedule lock").next_due().map_or(latest, |d| d.min(latest));
+                let now = Instant::now();
+                let latest = now + engine.inner.opts.tick;
+                // Polls due within a couple of milliseconds go out together: fewer wake-ups
+                // for a little lateness.
+                let wake_at = engine.inner.schedule.lock().expect("schedule lock").next_due().map_or(latest, |d| d.min(latest)).max(now + COALESCE);
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake_at.into()) => {}
                     _ = engine.inner.wake.notified() => {}
@@ -329,15 +334,18 @@ impl Engine {
         })
     }
 
-    /// Writes records in batches: every FLUSH_EVERY, or as soon as FLUSH_ROWS are queued.
+    /// Writes records in batches: every FLUSH_EVERY, or as soon as FLUSH_ROWS are queued,
+    /// and whatever is left when the channel closes.
     async fn write_records(self, mut rx: mpsc::UnboundedReceiver<Record>) {
         let mut buf = Vec::new();
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let open = tokio::select! {
-                n = rx.recv_many(&mut buf, FLUSH_ROWS) => n > 0,
-                _ = tokio::time::sleep(FLUSH_EVERY) => true,
+            let (open, due) = tokio::select! {
+                n = rx.recv_many(&mut buf, FLUSH_ROWS) => (n > 0, buf.len() >= FLUSH_ROWS),
+                _ = flush.tick() => (true, true),
             };
-            if !buf.is_empty() && (buf.len() >= FLUSH_ROWS || !open || rx.is_empty()) {
+            if (due || !open) && !buf.is_empty() {
                 let records = std::mem::take(&mut buf);
                 if let Err(e) = self.write(records).await {
                     tracing::error!(error = %e, "writing decisions failed");
