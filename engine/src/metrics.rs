@@ -33,6 +33,8 @@ pub struct Metrics {
     pub scaler_metrics_value: Family<ScalerLabels, Gauge<f64, AtomicU64>>,
     pub scaler_active: Family<ScalerLabels, Gauge>,
     pub scaler_errors: Family<ScalerLabels, Counter>,
+    pub scaler_latency: Family<ScalerLabels, Gauge<f64, AtomicU64>>,
+    pub paused: Family<ObjectLabels, Gauge>,
     pub desired_replicas: Family<ObjectLabels, Gauge>,
     pub decisions: Family<RuleLabels, Counter>,
     pub actuation_errors: Family<ObjectLabels, Counter>,
@@ -49,6 +51,8 @@ impl Default for Metrics {
             scaler_metrics_value: Family::default(),
             scaler_active: Family::default(),
             scaler_errors: Family::default(),
+            scaler_latency: Family::default(),
+            paused: Family::default(),
             desired_replicas: Family::default(),
             decisions: Family::default(),
             actuation_errors: Family::default(),
@@ -62,6 +66,8 @@ impl Default for Metrics {
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
         registry.register("scaler_active", "1 when the scaler reports its source active", m.scaler_active.clone());
         registry.register("scaler_errors", "Errors from scalers", m.scaler_errors.clone());
+        registry.register("scaler_metrics_latency_seconds", "How long the scaler's last query took", m.scaler_latency.clone());
+        registry.register("scaled_object_paused", "1 while the object is paused (override or annotation)", m.paused.clone());
         registry.register("scaled_object_desired_replicas", "Replicas the last decision asked for", m.desired_replicas.clone());
         registry.register("decisions", "Scaling decisions by the rule that fired", m.decisions.clone());
         registry.register("actuation_errors", "Failed scale writes", m.actuation_errors.clone());

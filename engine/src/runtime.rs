@@ -501,13 +501,17 @@ impl Engine {
         for (i, scaler) in obj.scalers.iter().enumerate() {
             let spec = scaler.metric_spec();
             let timeout = self.inner.opts.scaler_timeout;
-            let reading = match tokio::time::timeout(timeout, scaler.metrics_and_activity()).await {
+            let query_started = Instant::now();
+            let result = tokio::time::timeout(timeout, scaler.metrics_and_activity()).await;
+            let query_secs = query_started.elapsed().as_secs_f64();
+            let reading = match result {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
             };
             let mut l = labels(&spec.name);
             l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
+            self.inner.metrics.scaler_latency.get_or_create(&l).set(query_secs);
             match &reading {
                 Ok((values, active)) => {
                     for v in values {
@@ -549,6 +553,7 @@ impl Engine {
             self.scale(&obj.stored, decision.replicas).map_err(count_failure)?;
         }
         self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
+        self.inner.metrics.paused.get_or_create(&object_labels).set((decision.state.phase == Phase::Paused) as i64);
         self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
 
         let (after, ready) = self.replicas(&obj.stored).map_err(count_failure)?;

@@ -44,7 +44,10 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
         assert!((89..=90).contains(&decisions.len()), "{}: one decision per poll, got {}", t.kind, decisions.len());
         assert_eq!(view.last_decision.as_deref(), Some(decisions[0].explanation.as_str()));
         assert!(decisions.iter().any(|d| d.explanation.starts_with("scaled ")), "{}", t.kind);
-        assert!(engine.metrics().encode().contains("swell_decisions_total"));
+        let metrics = engine.metrics().encode();
+        for name in ["swell_decisions_total", "swell_scaler_metrics_value", "swell_scaler_active", "swell_scaler_metrics_latency_seconds", "swell_scale_loop_latency_seconds", "swell_scheduler_lateness_seconds"] {
+            assert!(metrics.contains(name), "{name} missing from {metrics}");
+        }
     }
 }
 
@@ -93,6 +96,9 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         assert_eq!(view.override_.as_deref(), Some("replicas fixed at 11 by alice: load test"));
         assert_eq!(view.phase, "Overridden");
         assert_eq!(find(&engine, "orders-worker").phase, "Paused");
+        let metrics = engine.metrics().encode();
+        assert!(metrics.contains(r#"swell_scaled_object_paused{namespace="shop",scaled_object="orders-worker"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"swell_scaled_object_paused{namespace="shop",scaled_object="web-frontend"} 0"#), "{metrics}");
         drop(engine);
 
         // A restart (new engine, new cluster) keeps both. Wall time goes on from where it was.

@@ -98,6 +98,10 @@ async fn decisions_and_samples_are_written_in_batches_and_read_back_by_time() {
         assert_eq!(texts, ["decision 1199", "decision 1198", "decision 1197"], "{}", t.kind);
         assert_eq!(recent[0].inputs[0]["values"][0], 1199);
 
+        let range = store::decisions_between(&t.db, id, t0 + Duration::seconds(10), t0 + Duration::seconds(13)).await.unwrap();
+        let texts: Vec<_> = range.iter().map(|d| d.explanation.as_str()).collect();
+        assert_eq!(texts, ["decision 10", "decision 11", "decision 12"], "{}", t.kind);
+
         let window = store::samples_between(&t.db, id, "rate", t0 + Duration::seconds(100), t0 + Duration::seconds(110)).await.unwrap();
         let values: Vec<f64> = window.iter().map(|s| s.value).collect();
         assert_eq!(values, (100..110).map(|v| v as f64).collect::<Vec<_>>(), "{}", t.kind);

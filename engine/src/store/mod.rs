@@ -247,6 +247,23 @@ pub async fn recent_decisions(db: &DatabaseConnection, scaled_object_id: i32, li
         .await?)
 }
 
+/// Decisions of one object in `[from, to)`, oldest first.
+pub async fn decisions_between(
+    db: &DatabaseConnection,
+    scaled_object_id: i32,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<decisions::Model>> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::ScaledObjectId.eq(scaled_object_id))
+        .filter(decisions::Column::At.gte(from))
+        .filter(decisions::Column::At.lt(to))
+        .order_by_asc(decisions::Column::At)
+        .order_by_asc(decisions::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Samples of one object's metric in `[from, to)`, oldest first.
 pub async fn samples_between(
     db: &DatabaseConnection,
