@@ -20,12 +20,12 @@ test("object page explains decisions and applies an override, a pause and a resu
 
   await object.pause("e2e freeze");
   await expect(object.overrideText()).toHaveText("paused by dashboard: e2e freeze", { timeout: 10_000 });
-  await expect(object.decisionRows().first().locator("td.rule")).toHaveText("paused", { timeout: 10_000 });
+  await expect(object.decisionRows().first().locator("td.rule")).toHaveText("override_pause", { timeout: 10_000 });
   await expect(object.currentReplicas()).toHaveText("9");
 
   await object.resume();
   await expect(object.overrideText()).toHaveText("none", { timeout: 10_000 });
-  await expect(object.decisionRows().first().locator("td.rule")).not.toHaveText(/override_replicas|paused/, { timeout: 10_000 });
+  await expect(object.decisionRows().first().locator("td.rule")).not.toHaveText(/override_replicas|override_pause/, { timeout: 10_000 });
   expect(errors).toEqual([]);
 });
 
