@@ -111,6 +111,7 @@ async fn main() {
     let polls = sample(&text, "swell_scale_loop_latency_seconds_count");
     let rows = sample(&text, "swell_store_rows_written_total");
     let skipped = sample(&text, "swell_scheduler_skipped_polls_total");
+    let dropped = sample(&text, "swell_store_records_dropped_total");
     let mut by_rule = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("swell_decisions_total{")) {
         let rule = line.split("rule=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string();
@@ -123,7 +124,8 @@ async fn main() {
     println!("  lateness p99   ≤ {:.1} ms", quantile(&text, "swell_scheduler_lateness_seconds", 0.99) * 1000.0);
     println!("  poll p99       ≤ {:.1} ms", quantile(&text, "swell_scale_loop_latency_seconds", 0.99) * 1000.0);
     println!("  decisions/s    {:.0}", polls / elapsed);
-    println!("  SQL rows/s     {:.0} (decisions + samples)", rows / elapsed);
+    println!("  SQL rows/s     {:.0} (logged decisions + samples; unchanged decisions are heartbeats)", rows / elapsed);
+    println!("  dropped        {dropped:.0} records (writer could not keep up)");
     println!("  skipped polls  {skipped:.0}");
     println!("  rules          {by_rule:?}");
     let _ = std::fs::remove_dir_all(&dir);

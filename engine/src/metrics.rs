@@ -42,6 +42,7 @@ pub struct Metrics {
     pub tick_lateness: Histogram,
     pub skipped_polls: Counter,
     pub rows_written: Counter,
+    pub rows_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +62,7 @@ impl Default for Metrics {
             tick_lateness: Histogram::new(exponential_buckets(0.0001, 1.5, 30)),
             skipped_polls: Counter::default(),
             rows_written: Counter::default(),
+            rows_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -75,6 +77,7 @@ impl Default for Metrics {
         registry.register("scheduler_lateness_seconds", "How late a poll was dispatched after it was due", m.tick_lateness.clone());
         registry.register("scheduler_skipped_polls", "Polls skipped because the previous poll of the object was still running", m.skipped_polls.clone());
         registry.register("store_rows_written", "Decision and sample rows written to SQL", m.rows_written.clone());
+        registry.register("store_records_dropped", "Poll records dropped because SQL could not keep up", m.rows_dropped.clone());
         Metrics { registry, ..m }
     }
 }

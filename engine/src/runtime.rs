@@ -25,6 +25,8 @@ const MAX_CONCURRENT_POLLS: usize = 512;
 /// The writer flushes decisions at least this often, and sooner when this many are queued.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const FLUSH_ROWS: usize = 5_000;
+/// Records waiting for the writer before new ones are dropped.
+const WRITE_QUEUE: usize = 200_000;
 /// The loop sleeps at least this long between dispatches.
 const COALESCE: Duration = Duration::from_millis(2);
 
@@ -41,6 +43,11 @@ pub struct EngineOptions {
     pub retention: chrono::Duration,
     /// How long one scaler may take before its poll counts as failed.
     pub scaler_timeout: Duration,
+    /// An unchanged decision (same replicas, rule and state) is logged at most this often;
+    /// every change is logged. Zero logs every decision.
+    pub decision_heartbeat: chrono::Duration,
+    /// Metric samples are kept at most this often per object (history for forecasts).
+    pub sample_every: chrono::Duration,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +57,8 @@ impl Default for EngineOptions {
             sim: None,
             retention: chrono::Duration::days(7),
             scaler_timeout: Duration::from_secs(5),
+            decision_heartbeat: chrono::Duration::seconds(60),
+            sample_every: chrono::Duration::seconds(15),
         }
     }
 }
@@ -78,6 +87,31 @@ pub struct ObjectView {
     pub override_: Option<String>,
 }
 
+impl ObjectView {
+    /// The view of an object that has not been polled yet.
+    fn of(stored: &StoredObject) -> Self {
+        ObjectView {
+            id: stored.id,
+            tenant: stored.tenant.clone(),
+            cluster: stored.cluster.clone(),
+            namespace: stored.namespace.clone(),
+            name: stored.name.clone(),
+            target: format!("{}/{}", stored.spec.scale_target_ref.kind, stored.spec.scale_target_ref.name),
+            min_replicas: stored.spec.min_replica_count,
+            max_replicas: stored.spec.max_replica_count,
+            current_replicas: None,
+            ready_replicas: None,
+            desired_replicas: None,
+            phase: Phase::Idle.as_str().into(),
+            metrics: Vec::new(),
+            last_decision: None,
+            last_decision_at: None,
+            error: None,
+            override_: None,
+        }
+    }
+}
+
 /// One recorded decision, as the dashboard shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionView {
@@ -94,6 +128,15 @@ struct ObjectRuntime {
     scalers: Vec<Box<dyn Scaler>>,
     state: decide::State,
     override_: Option<ActiveOverride>,
+    /// What was last written to the decision log, to skip unchanged repeats.
+    last_recorded: Option<(DateTime<Utc>, i32, decide::Rule, Phase)>,
+    last_sampled: Option<DateTime<Utc>>,
+}
+
+impl ObjectRuntime {
+    fn new(stored: StoredObject, scalers: Vec<Box<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
+        ObjectRuntime { stored, scalers, state: decide::State::new(now), override_, last_recorded: None, last_sampled: None }
+    }
 }
 
 /// One object in the engine: its runtime behind its own lock (so its polls never overlap)
@@ -142,7 +185,7 @@ fn retry_delay(attempt: u32, polling: Duration) -> Duration {
 
 /// What one poll produced, for the batched writer.
 struct Record {
-    decision: NewDecision,
+    decision: Option<NewDecision>,
     samples: Vec<NewSample>,
 }
 
@@ -215,32 +258,14 @@ impl Engine {
             .filter_map(|row| Some((row.scaled_object_id, ActiveOverride::from_row(row)?)))
             .collect();
         for stored in store::load_objects(&db).await? {
-            let mut view = ObjectView {
-                id: stored.id,
-                tenant: stored.tenant.clone(),
-                cluster: stored.cluster.clone(),
-                namespace: stored.namespace.clone(),
-                name: stored.name.clone(),
-                target: format!("{}/{}", stored.spec.scale_target_ref.kind, stored.spec.scale_target_ref.name),
-                min_replicas: stored.spec.min_replica_count,
-                max_replicas: stored.spec.max_replica_count,
-                current_replicas: None,
-                ready_replicas: None,
-                desired_replicas: None,
-                phase: Phase::Idle.as_str().into(),
-                metrics: Vec::new(),
-                last_decision: None,
-                last_decision_at: None,
-                error: None,
-                override_: None,
-            };
+            let mut view = ObjectView::of(&stored);
             let override_ = overrides.get(&stored.id).cloned();
             view.override_ = override_.as_ref().map(ActiveOverride::describe);
             match build_scalers(&stored, &ctx) {
                 Ok(scalers) => {
                     let due = started + phase(stored.id, stored.spec.polling_interval);
                     schedule.push(due, stored.id);
-                    let runtime = ObjectRuntime { stored, scalers, state: decide::State::new(now), override_ };
+                    let runtime = ObjectRuntime::new(stored, scalers, override_, now);
                     objects.insert(view.id, Arc::new(Slot::new(runtime, due)));
                 }
                 Err(e) => {
@@ -295,7 +320,7 @@ impl Engine {
     pub fn spawn(&self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(WRITE_QUEUE);
             let writer = tokio::spawn(engine.clone().write_records(rx));
             let mut last_prune = Instant::now();
             let mut in_flight = tokio::task::JoinSet::new();
@@ -312,9 +337,14 @@ impl Engine {
                 }
                 for task in engine.dispatch(Instant::now(), Utc::now()) {
                     let tx = tx.clone();
+                    let engine = engine.clone();
                     in_flight.spawn(async move {
                         if let Ok(Some(record)) = task.await {
-                            let _ = tx.send(record);
+                            // A database that cannot keep up must not grow memory without
+                            // bound: past WRITE_QUEUE records, new ones are dropped and counted.
+                            if tx.try_send(record).is_err() {
+                                engine.inner.metrics.rows_dropped.inc();
+                            }
                         }
                     });
                 }
@@ -336,7 +366,7 @@ impl Engine {
 
     /// Writes records in batches: every FLUSH_EVERY, or as soon as FLUSH_ROWS are queued,
     /// and whatever is left when the channel closes.
-    async fn write_records(self, mut rx: mpsc::UnboundedReceiver<Record>) {
+    async fn write_records(self, mut rx: mpsc::Receiver<Record>) {
         let mut buf = Vec::new();
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -361,7 +391,7 @@ impl Engine {
         let mut decisions = Vec::with_capacity(records.len());
         let mut samples = Vec::new();
         for r in records {
-            decisions.push(r.decision);
+            decisions.extend(r.decision);
             samples.extend(r.samples);
         }
         store::write_batch(&self.inner.db, &decisions, &samples).await?;
@@ -438,12 +468,32 @@ impl Engine {
         match result {
             Ok((decision, prev, inputs)) => {
                 let id = obj.stored.id;
-                let samples = inputs
-                    .iter()
-                    .filter_map(|t| t.reading.as_ref().ok())
-                    .flat_map(|(values, _)| values.iter())
-                    .map(|v| NewSample { scaled_object_id: id, metric: v.name.clone(), at: now, value: v.value })
-                    .collect();
+                let opts = &self.inner.opts;
+                let sample_due = obj.last_sampled.is_none_or(|t| now - t >= opts.sample_every);
+                let samples: Vec<NewSample> = if sample_due {
+                    obj.last_sampled = Some(now);
+                    inputs
+                        .iter()
+                        .filter_map(|t| t.reading.as_ref().ok())
+                        .flat_map(|(values, _)| values.iter())
+                        .map(|v| NewSample { scaled_object_id: id, metric: v.name.clone(), at: now, value: v.value })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                // Every change is logged; an unchanged decision only as a heartbeat.
+                let changed = obj.last_recorded.is_none_or(|(at, replicas, rule, phase)| {
+                    replicas != decision.replicas
+                        || prev != decision.replicas
+                        || rule != decision.rule
+                        || phase != decision.state.phase
+                        || now - at >= opts.decision_heartbeat
+                });
+                if !changed {
+                    obj.state = decision.state;
+                    return (!samples.is_empty()).then_some(Record { decision: None, samples });
+                }
+                obj.last_recorded = Some((now, decision.replicas, decision.rule, decision.state.phase));
                 let record = NewDecision {
                     scaled_object_id: id,
                     at: now,
@@ -464,7 +514,7 @@ impl Engine {
                         .collect::<Vec<_>>()),
                 };
                 obj.state = decision.state;
-                Some(Record { decision: record, samples })
+                Some(Record { decision: Some(record), samples })
             }
             Err(e) => {
                 if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&obj.stored.id) {
@@ -664,6 +714,7 @@ impl Engine {
             name: name.into(),
             spec: spec.clone(),
         };
+        let view = ObjectView::of(&stored);
         let existing = self.inner.objects.read().expect("objects lock").get(&id).cloned();
         match existing {
             Some(slot) => {
@@ -674,36 +725,22 @@ impl Engine {
             }
             None => {
                 let due = Instant::now();
-                let runtime = ObjectRuntime { stored, scalers, state: decide::State::new(Utc::now()), override_: None };
+                let runtime = ObjectRuntime::new(stored, scalers, None, Utc::now());
                 self.inner.objects.write().expect("objects lock").insert(id, Arc::new(Slot::new(runtime, due)));
                 self.inner.schedule.lock().expect("schedule lock").push(due, id);
                 self.inner.wake.notify_one();
             }
         }
         let mut views = self.inner.views.write().expect("views lock");
-        let view = views.entry(id).or_insert_with(|| ObjectView {
-            id,
-            tenant: tenant.into(),
-            cluster: cluster.into(),
-            namespace: namespace.into(),
-            name: name.into(),
-            target: String::new(),
-            min_replicas: 0,
-            max_replicas: 0,
-            current_replicas: None,
-            ready_replicas: None,
-            desired_replicas: None,
-            phase: Phase::Idle.as_str().into(),
-            metrics: Vec::new(),
-            last_decision: None,
-            last_decision_at: None,
-            error: None,
-            override_: None,
-        });
-        view.target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
-        view.min_replicas = spec.min_replica_count;
-        view.max_replicas = spec.max_replica_count;
-        view.error = None;
+        views
+            .entry(id)
+            .and_modify(|v| {
+                v.target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
+                v.min_replicas = spec.min_replica_count;
+                v.max_replicas = spec.max_replica_count;
+                v.error = None;
+            })
+            .or_insert(view);
         Ok(id)
     }
 

@@ -15,7 +15,9 @@ async fn demo_objects_scale_and_every_decision_is_recorded() {
         demo::seed(&t.db).await.unwrap();
         demo::seed(&t.db).await.unwrap(); // idempotent
         let sim = Arc::new(Mutex::new(demo::cluster()));
-        let engine = Engine::new(t.db.clone(), EngineOptions { sim: Some(sim.clone()), ..Default::default() }).await.unwrap();
+        // Every decision logged, to count them against polls.
+        let opts = EngineOptions { sim: Some(sim.clone()), decision_heartbeat: chrono::Duration::zero(), ..Default::default() };
+        let engine = Engine::new(t.db.clone(), opts).await.unwrap();
         assert_eq!(engine.tenants(), vec!["demo".to_string()]);
 
         let mut seen = std::collections::BTreeMap::<String, std::collections::BTreeSet<i32>>::new();
@@ -149,5 +151,36 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
             t.kind
         );
         assert_eq!(audit.last().unwrap().detail["reason"], "load test");
+    }
+}
+
+#[tokio::test]
+async fn unchanged_decisions_are_logged_only_as_heartbeats_and_samples_are_thinned() {
+    for t in common::databases().await {
+        demo::seed(&t.db).await.unwrap();
+        let opts = EngineOptions { sim: Some(Arc::new(Mutex::new(demo::cluster()))), ..Default::default() };
+        let engine = Engine::new(t.db.clone(), opts).await.unwrap();
+        let wall0 = Utc::now();
+        for s in 0..180u64 {
+            engine.tick_at(engine.started() + Duration::from_secs(s), wall0 + chrono::Duration::seconds(s as i64)).await.unwrap();
+        }
+        for view in engine.overview("demo") {
+            let logged = store::recent_decisions(&t.db, view.id, 1000).await.unwrap();
+            assert!(!logged.is_empty() && logged.len() < 179, "{}: {} logged {} of ~179 polls", t.kind, view.name, logged.len());
+            // Newest first: each row differs from the one before it, or is a heartbeat.
+            for pair in logged.windows(2) {
+                let (newer, older) = (&pair[0], &pair[1]);
+                let differs = newer.new_replicas != older.new_replicas
+                    || newer.prev_replicas != newer.new_replicas
+                    || newer.rule != older.rule
+                    || newer.state != older.state
+                    || newer.at - older.at >= chrono::Duration::seconds(60);
+                assert!(differs, "{}: {} logged an unchanged decision: {} / {}", t.kind, view.name, newer.explanation, older.explanation);
+            }
+            let samples = store::samples_between(&t.db, view.id, &view.metrics[0].0, wall0 - chrono::Duration::hours(1), wall0 + chrono::Duration::hours(1))
+                .await
+                .unwrap();
+            assert!((12..=13).contains(&samples.len()), "{}: {} kept {} samples in 180 s at one per 15 s", t.kind, view.name, samples.len());
+        }
     }
 }

@@ -33,7 +33,9 @@ fn spec(workload: &str, polling: u32, latency_ms: u64) -> ScaledObjectSpec {
     .unwrap()
 }
 
+/// These tests count polls by their decisions, so every decision is logged.
 async fn setup(db: &engine::DatabaseConnection, opts: EngineOptions, slow_ms: u64) -> (Engine, i32, i32) {
+    let opts = EngineOptions { decision_heartbeat: chrono::Duration::zero(), ..opts };
     store::ensure_tenant(db, "t", "T").await.unwrap();
     store::ensure_cluster(db, "sim", "simulated").await.unwrap();
     let engine = Engine::new(db.clone(), opts).await.unwrap();
