@@ -1,6 +1,7 @@
 //! Event sources. One file per source; `build` is the one alphabetical registry.
 //! How to add a source: see README.md beside this file.
 
+mod cron;
 mod simulated;
 
 use async_trait::async_trait;
@@ -41,13 +42,14 @@ pub struct ScalerContext {
     pub sim: Option<SharedSim>,
 }
 
-pub const KNOWN_TYPES: &[&str] = &["simulated"];
+pub const KNOWN_TYPES: &[&str] = &["cron", "simulated"];
 
 /// Builds the scaler for trigger number `index` of a spec.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box<dyn Scaler>> {
     let field = format!("spec.triggers[{index}]");
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
+        "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
         "simulated" => Ok(Box::new(simulated::SimulatedScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         other => Err(Error::invalid(
             format!("{field}.type"),
