@@ -48,6 +48,7 @@ install_system() {
   command -v curl >/dev/null || missing+=(curl)
   command -v npm >/dev/null || missing+=(nodejs npm)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v prometheus >/dev/null || missing+=(prometheus)
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
@@ -190,7 +191,7 @@ summary() {
 
 services_up() {
   local exports
-  exports=$(bash end2end/services.sh up postgres) || { record services 0 1; return 1; }
+  exports=$(bash end2end/services.sh up postgres prometheus) || { record services 0 1; return 1; }
   eval "$exports"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test environment's real services, on 127.0.0.1 only, on free ports.
-#   end2end/services.sh up [postgres]   install if missing, start, wait until ready;
+#   end2end/services.sh up [postgres] [prometheus]   install if missing, start, wait until ready;
 #                                       prints `export VAR=…` lines for the tests
 #   end2end/services.sh down            stop everything this script started
 # Idempotent: `up` on a running service reprints its variables. State lives in
@@ -68,6 +68,50 @@ postgres_down() {
   rm -rf "$dir"
 }
 
+# Prometheus scraping whatever targets the tests list in $PROMETHEUS_TARGETS_DIR/*.json
+# (file service discovery), every second.
+prometheus_up() {
+  local dir="$STATE/prometheus" port
+  command -v prometheus >/dev/null || apt_install prometheus
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    echo "export PROMETHEUS_URL=http://127.0.0.1:$(cat "$dir/port") PROMETHEUS_TARGETS_DIR=$dir/targets"
+    return
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/targets" "$dir/data"
+  port=$(free_port)
+  cat >"$dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: swell
+    file_sd_configs:
+      - files: ["$dir/targets/*.json"]
+        refresh_interval: 1s
+YAML
+  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$port" >"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  echo "$port" >"$dir/port"
+  local tries=300
+  until curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; do
+    tries=$((tries - 1))
+    [ $tries -gt 0 ] || { cat "$dir/server.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  log "prometheus ready on 127.0.0.1:$port"
+  echo "export PROMETHEUS_URL=http://127.0.0.1:$port PROMETHEUS_TARGETS_DIR=$dir/targets"
+}
+
+prometheus_down() {
+  local dir="$STATE/prometheus"
+  if [ -f "$dir/pid" ]; then
+    kill "$(cat "$dir/pid")" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+
 case "${1:-}" in
   up)
     shift
@@ -77,9 +121,10 @@ case "${1:-}" in
     ;;
   down)
     postgres_down
+    prometheus_down
     ;;
   *)
-    echo "usage: $0 up [postgres] | down" >&2
+    echo "usage: $0 up [postgres] [prometheus] | down" >&2
     exit 2
     ;;
 esac

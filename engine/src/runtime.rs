@@ -246,7 +246,7 @@ impl Engine {
     /// Loads every ScaledObject from SQL and builds its scalers. An object that cannot be
     /// built is kept, with its error shown, so one bad spec does not stop the rest.
     pub async fn new(db: DatabaseConnection, opts: EngineOptions) -> Result<Engine> {
-        let ctx = ScalerContext { sim: opts.sim.clone() };
+        let ctx = ScalerContext::new(opts.sim.clone());
         let now = Utc::now();
         let started = Instant::now();
         let mut objects = HashMap::new();

@@ -1,29 +1,12 @@
 //! The `swell` binary: start-up errors exit 2 with one clear line; serve and migrate work
 //! against real databases; SIGTERM shuts down cleanly.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn swell(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swell"));
-    cmd.current_dir(dir);
-    // The tests' own environment must not leak config into the child.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SWELL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.stdin(Stdio::null()).output().expect("swell runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use common::{free_port, get, run, swell};
 
 #[test]
 fn unknown_key_in_file_exits_2_naming_key_and_file() {
@@ -89,17 +72,6 @@ fn migrate_on_postgres() {
     assert_eq!(code, 0, "{err}");
     let (code, err) = run(swell(dir.path()).args(["migrate", "--database-url", &url]));
     assert_eq!(code, 0, "idempotent: {err}");
-}
-
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, buf))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! How to add a source: see README.md beside this file.
 
 mod cron;
+mod prometheus;
 mod simulated;
 
 use async_trait::async_trait;
@@ -36,13 +37,24 @@ pub trait Scaler: Send + Sync {
     async fn close(&self) {}
 }
 
-/// What scalers may share: connections, the simulated cluster.
-#[derive(Clone, Default)]
+/// What scalers share: one HTTP connection pool, the simulated cluster.
+#[derive(Clone)]
 pub struct ScalerContext {
     pub sim: Option<SharedSim>,
+    pub http: reqwest::Client,
 }
 
-pub const KNOWN_TYPES: &[&str] = &["cron", "simulated"];
+impl ScalerContext {
+    pub fn new(sim: Option<SharedSim>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        ScalerContext { sim, http }
+    }
+}
+
+pub const KNOWN_TYPES: &[&str] = &["cron", "prometheus", "simulated"];
 
 /// Builds the scaler for trigger number `index` of a spec.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box<dyn Scaler>> {
@@ -50,6 +62,7 @@ pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
+        "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "simulated" => Ok(Box::new(simulated::SimulatedScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         other => Err(Error::invalid(
             format!("{field}.type"),
