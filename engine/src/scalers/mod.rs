@@ -101,3 +101,13 @@ pub(crate) fn number(
             .ok_or_else(|| Error::invalid(format!("{field}.metadata.{key}"), format!("{v:?} is not a number"))),
     }
 }
+
+/// Parses an optional `true`/`false`, with a default.
+pub(crate) fn boolean(field: &str, metadata: &std::collections::BTreeMap<String, String>, key: &str, default: bool) -> Result<bool> {
+    match metadata.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(Error::invalid(format!("{field}.metadata.{key}"), format!("{v:?} must be true or false"))),
+    }
+}

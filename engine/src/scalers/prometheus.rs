@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{MetricSpec, MetricValue, Scaler, ScalerContext, number, required};
+use super::{MetricSpec, MetricValue, Scaler, ScalerContext, boolean, number, required};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,15 +20,6 @@ pub struct PrometheusMetadata {
     pub ignore_null_values: bool,
     pub unsafe_ssl: bool,
     pub custom_headers: Vec<(String, String)>,
-}
-
-fn boolean(field: &str, metadata: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool> {
-    match metadata.get(key).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if v == "true" => Ok(true),
-        Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(Error::invalid(format!("{field}.metadata.{key}"), format!("{v:?} must be true or false"))),
-    }
 }
 
 impl PrometheusMetadata {
