@@ -8,7 +8,7 @@ dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target/release/swell demo --bind "127.0.0.1:$port" --database-url "sqlite://$dir/swell.db" --site-root target/site --log warn &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 sleep "$secs"
 rss_kb=$(ps -o rss= -p "$pid")
 echo "swell demo RSS after ${secs} s: $((rss_kb / 1024)) MiB ($rss_kb KiB)"
