@@ -618,7 +618,7 @@ fn record_scale_event(state: &mut State, from: i32, to: i32, now: DateTime<Utc>)
 // ScaledJob
 
 /// KEDA `scalingStrategy.multipleScalersCalculation`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum MultipleScalersCalculation {
     #[default]

@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::Result;
 use crate::sim::{SimCluster, WorkloadKind, WorkloadSpec, builtin_trace};
-use crate::spec::{Advanced, HpaBehavior, HpaConfig, ScaleTargetRef, ScaledObjectSpec, ScalingRules, Trigger};
+use crate::spec::{Actuation, Advanced, HpaBehavior, HpaConfig, ScaleTargetRef, ScaledObjectSpec, ScalingRules, Trigger};
 use crate::store;
 
 pub const TENANT: &str = "demo";
@@ -98,6 +98,8 @@ pub async fn seed(db: &DatabaseConnection) -> Result<()> {
         .into();
         let spec = ScaledObjectSpec {
             scale_target_ref: ScaleTargetRef { name: o.deployment.into(), kind: "Deployment".into(), api_version: "apps/v1".into() },
+            // The simulated cluster has no HPA controller: Swell moves it itself.
+            actuation: Actuation::Direct,
             polling_interval: 1,
             cooldown_period: o.cooldown,
             initial_cooldown_period: 0,

@@ -1,5 +1,6 @@
 //! Swell's scaling engine: specs, scalers, decisions, actuation, storage. No web code.
 
+pub mod crd;
 pub mod decide;
 pub mod demo;
 mod error;

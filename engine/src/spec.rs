@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -12,10 +14,35 @@ pub const DEFAULT_COOLDOWN_PERIOD: u32 = 300;
 pub const DEFAULT_MIN_REPLICAS: i32 = 0;
 pub const DEFAULT_MAX_REPLICAS: i32 = 100;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `swell.dev/v1alpha1` ScaledObject: KEDA's `keda.sh/v1alpha1` spec, field for field, plus
+/// Swell's `actuation` mode. The same struct is stored in SQL for objects made in Swell.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "swell.dev",
+    version = "v1alpha1",
+    kind = "ScaledObject",
+    namespaced,
+    status = "crate::crd::ScaledObjectStatus",
+    shortname = "so",
+    category = "swell",
+    doc = "Scales a Deployment, StatefulSet or any resource with a scale subresource from event sources (KEDA semantics).",
+    printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
+    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
+    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.desiredReplicas"),
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Active", type_ = "string", json_path = r#".status.conditions[?(@.type=="Active")].status"#),
+    printcolumn(name = "Paused", type_ = "string", json_path = r#".status.conditions[?(@.type=="Paused")].status"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = kube::core::Rule::new("self.minReplicaCount <= self.maxReplicaCount").message("spec.minReplicaCount must not be greater than spec.maxReplicaCount"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaledObjectSpec {
     pub scale_target_ref: ScaleTargetRef,
+    /// How Swell moves the target: `hpa` (default; Swell owns 0 <-> 1 and an HPA reads
+    /// Swell's external metrics for 1 <-> N) or `direct` (Swell patches the scale subresource).
+    #[serde(default)]
+    pub actuation: Actuation,
     #[serde(default = "default_polling_interval")]
     pub polling_interval: u32,
     #[serde(default = "default_cooldown_period")]
@@ -35,9 +62,27 @@ pub struct ScaledObjectSpec {
     pub triggers: Vec<Trigger>,
 }
 
+/// Swell's actuation modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Actuation {
+    #[default]
+    Hpa,
+    Direct,
+}
+
+impl Actuation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actuation::Hpa => "hpa",
+            Actuation::Direct => "direct",
+        }
+    }
+}
+
 /// KEDA `spec.fallback`: replicas to use once a scaler has failed more than
 /// `failureThreshold` times in a row.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fallback {
     pub failure_threshold: i32,
@@ -46,7 +91,7 @@ pub struct Fallback {
     pub behavior: FallbackBehavior,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FallbackBehavior {
     /// Always `fallback.replicas`.
@@ -61,7 +106,7 @@ pub enum FallbackBehavior {
 }
 
 /// KEDA `spec.advanced`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Advanced {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +117,7 @@ pub struct Advanced {
     pub scaling_modifiers: Option<ScalingModifiers>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +127,7 @@ pub struct HpaConfig {
 }
 
 /// `autoscaling/v2` HorizontalPodAutoscalerBehavior; unset parts take the HPA's defaults.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaBehavior {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +136,7 @@ pub struct HpaBehavior {
     pub scale_down: Option<ScalingRules>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,14 +147,14 @@ pub struct ScalingRules {
     pub policies: Option<Vec<ScalingPolicy>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SelectPolicy {
     Max,
     Min,
     Disabled,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingPolicy {
     #[serde(rename = "type")]
@@ -118,7 +163,7 @@ pub struct ScalingPolicy {
     pub period_seconds: i32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PolicyType {
     Pods,
     Percent,
@@ -126,7 +171,7 @@ pub enum PolicyType {
 
 /// KEDA `spec.advanced.scalingModifiers`: one composite metric from a formula over the
 /// triggers' metrics, by trigger name.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingModifiers {
     #[serde(default)]
@@ -140,7 +185,7 @@ pub struct ScalingModifiers {
 }
 
 /// How a metric turns into replicas (`autoscaling/v2` MetricTargetType).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MetricType {
     /// replicas = ceil(value / target)
     #[default]
@@ -202,7 +247,7 @@ impl ScaledObjectSpec {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaleTargetRef {
     pub name: String,
@@ -212,7 +257,7 @@ pub struct ScaleTargetRef {
     pub api_version: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
     #[serde(rename = "type")]
@@ -229,7 +274,7 @@ pub struct Trigger {
     pub authentication_ref: Option<AuthenticationRef>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthenticationRef {
     pub name: String,

@@ -1,0 +1,220 @@
+//! The test environment's Rust side: a fresh Kubernetes control plane (etcd 3.6,
+//! kube-apiserver, kube-controller-manager, built from source by
+//! `end2end/controlplane/build.sh`) on free 127.0.0.1 ports, torn down when dropped.
+//!
+//! Why our own harness and not kube-rs's `envtest` crate: envtest wraps controller-runtime's
+//! Go envtest through rust2go (clang, a Go build inside `cargo build`) and runs only etcd and
+//! the apiserver; Swell's tests also need kube-controller-manager (Deployments → ReplicaSets,
+//! the HPA controller, Jobs, garbage collection), RBAC and a static admin token, and we
+//! already build the binaries once per machine. Starting three processes is a page of code.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running control plane. Dropping it stops every process and deletes its folder.
+pub struct ControlPlane {
+    dir: PathBuf,
+    children: Vec<(&'static str, Child)>,
+    pub api_url: String,
+    pub token: String,
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The folder with `etcd`, `kube-apiserver` and `kube-controller-manager`, built on first use
+/// (several minutes, cached under ~/.cache/swell keyed by go.sum).
+pub fn binaries() -> io::Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/build.sh");
+    let out = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("{} failed ({})", script.display(), out.status)));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn spawn(name: &'static str, dir: &Path, bin: &Path, args: &[String]) -> io::Result<(&'static str, Child)> {
+    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // If the test process dies without dropping us (killed, aborted), the kernel stops the
+    // child too, so no apiserver outlives its test.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Ok((name, cmd.spawn()?))
+}
+
+fn run_ok(cmd: &mut Command) -> io::Result<()> {
+    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    if status.success() { Ok(()) } else { Err(io::Error::other(format!("{cmd:?} failed ({status})"))) }
+}
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver, waits for `/readyz`, then starts
+    /// kube-controller-manager with the controllers Swell relies on.
+    pub fn start() -> io::Result<ControlPlane> {
+        let bin = binaries()?;
+        let base = std::env::var_os("TEST_SERVICES_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base)?;
+        let dir = base.join(format!("kube-{}-{}", std::process::id(), free_port()?));
+        std::fs::create_dir_all(dir.join("etcd"))?;
+        std::fs::create_dir_all(dir.join("certs"))?;
+        let mut cp = ControlPlane { dir: dir.clone(), children: Vec::new(), api_url: String::new(), token: String::new() };
+
+        let (etcd_client, etcd_peer, api) = (free_port()?, free_port()?, free_port()?);
+        let token: String = {
+            let mut bytes = [0u8; 24];
+            std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut bytes))?;
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        std::fs::write(dir.join("tokens.csv"), format!("{token},admin,admin,\"system:masters\"\n"))?;
+        let (key, public) = (dir.join("certs/sa.key"), dir.join("certs/sa.pub"));
+        run_ok(Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048"))?;
+        run_ok(Command::new("openssl").arg("rsa").arg("-in").arg(&key).args(["-pubout", "-out"]).arg(&public))?;
+
+        let d = |p: &str| dir.join(p).display().to_string();
+        cp.children.push(spawn(
+            "etcd",
+            &dir,
+            &bin.join("etcd"),
+            &[
+                "--data-dir".into(),
+                d("etcd"),
+                "--listen-client-urls".into(),
+                format!("http://127.0.0.1:{etcd_client}"),
+                "--listen-peer-urls".into(),
+                format!("http://127.0.0.1:{etcd_peer}"),
+            ],
+        )?);
+        cp.children.push(spawn(
+            "apiserver",
+            &dir,
+            &bin.join("kube-apiserver"),
+            &[
+                format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+                format!("--cert-dir={}", d("certs")),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--secure-port={api}"),
+                "--service-cluster-ip-range=10.0.0.0/24".into(),
+                "--authorization-mode=RBAC".into(),
+                "--allow-privileged=true".into(),
+                format!("--token-auth-file={}", d("tokens.csv")),
+                "--disable-admission-plugins=ServiceAccount".into(),
+                "--service-account-issuer=https://swell-test.invalid".into(),
+                format!("--service-account-key-file={}", public.display()),
+                format!("--service-account-signing-key-file={}", key.display()),
+            ],
+        )?);
+        cp.api_url = format!("https://127.0.0.1:{api}");
+        cp.token = token;
+        std::fs::write(dir.join("kubeconfig"), cp.kubeconfig())?;
+        cp.wait_ready(Duration::from_secs(90))?;
+        cp.children.push(spawn(
+            "controller-manager",
+            &dir,
+            &bin.join("kube-controller-manager"),
+            &[
+                format!("--kubeconfig={}", d("kubeconfig")),
+                "--leader-elect=false".into(),
+                "--bind-address=127.0.0.1".into(),
+                "--secure-port=0".into(),
+                "--controllers=deployment-controller,replicaset-controller,job-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,namespace-controller".into(),
+                "--horizontal-pod-autoscaler-sync-period=1s".into(),
+                "--horizontal-pod-autoscaler-downscale-stabilization=0s".into(),
+            ],
+        )?);
+        Ok(cp)
+    }
+
+    /// A kubeconfig for the admin (system:masters) user.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{}\", insecure-skip-tls-verify: true}}\nusers:\n- name: admin\n  user: {{token: \"{}\"}}\ncontexts:\n- name: test\n  context: {{cluster: test, user: admin}}\ncurrent-context: test\n",
+            self.api_url, self.token
+        )
+    }
+
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// A client acting as the admin.
+    pub async fn client(&self) -> kube::Client {
+        self.client_as(None).await
+    }
+
+    /// A client acting as the admin, or impersonating `user` (e.g.
+    /// `system:serviceaccount:swell:swell`) when given.
+    pub async fn client_as(&self, user: Option<&str>) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig()).expect("kubeconfig parses");
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("kubeconfig loads");
+        if let Some(user) = user {
+            config.auth_info.impersonate = Some(user.to_string());
+        }
+        kube::Client::try_from(config).expect("client")
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
+        let started = Instant::now();
+        loop {
+            let ok = Command::new("curl")
+                .args(["-ksf", "-o", "/dev/null", "-H"])
+                .arg(format!("Authorization: Bearer {}", self.token))
+                .arg(format!("{}/readyz", self.api_url))
+                .status()?
+                .success();
+            if ok {
+                return Ok(());
+            }
+            for (name, child) in &mut self.children {
+                if let Some(status) = child.try_wait()? {
+                    return Err(io::Error::other(format!("{name} exited ({status}): {}", self.log_tail(name))));
+                }
+            }
+            if started.elapsed() > limit {
+                return Err(io::Error::other(format!("kube-apiserver not ready after {limit:?}: {}", self.log_tail("apiserver"))));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines of one process's log, for failure messages.
+    pub fn log_tail(&self, name: &str) -> String {
+        let log = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// Stops one process (e.g. to test a lost API server); the rest keep running.
+    pub fn kill(&mut self, name: &str) {
+        for (n, child) in &mut self.children {
+            if *n == name {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        // Controller manager first, etcd last.
+        for (_, child) in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::env::var_os("KEEP_TEST_CLUSTER").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
