@@ -1,5 +1,6 @@
 //! Swell's scaling engine: specs, scalers, decisions, actuation, storage. No web code.
 
+pub mod actuate;
 pub mod crd;
 pub mod decide;
 pub mod demo;
@@ -11,8 +12,9 @@ pub mod scheduler;
 pub mod sim;
 pub mod spec;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use decide::OverrideInput;
-pub use runtime::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectView};
+pub use runtime::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectExtras, ObjectView};
 pub use sea_orm::DatabaseConnection;

@@ -43,6 +43,9 @@ pub struct Metrics {
     pub skipped_polls: Counter,
     pub rows_written: Counter,
     pub rows_dropped: Counter,
+    pub scale_writes: Counter,
+    /// 1 while this instance holds the leader lease (or runs without election).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -63,6 +66,8 @@ impl Default for Metrics {
             skipped_polls: Counter::default(),
             rows_written: Counter::default(),
             rows_dropped: Counter::default(),
+            scale_writes: Counter::default(),
+            leader: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -78,6 +83,8 @@ impl Default for Metrics {
         registry.register("scheduler_skipped_polls", "Polls skipped because the previous poll of the object was still running", m.skipped_polls.clone());
         registry.register("store_rows_written", "Decision and sample rows written to SQL", m.rows_written.clone());
         registry.register("store_records_dropped", "Poll records dropped because SQL could not keep up", m.rows_dropped.clone());
+        registry.register("scale_writes", "Scale subresource writes to real clusters", m.scale_writes.clone());
+        registry.register("leader", "1 while this instance may actuate (holds the leader lease)", m.leader.clone());
         Metrics { registry, ..m }
     }
 }

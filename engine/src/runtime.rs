@@ -10,13 +10,14 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore, mpsc, watch};
 
+use crate::actuate::{ClusterHandle, KubeCluster, external_metric_name};
 use crate::decide::{self, Decision, Inputs, OverrideInput, Phase, TriggerInput};
 use crate::metrics::{Metrics, ObjectLabels, RuleLabels, ScalerLabels};
 use crate::scalers::{self, Scaler, ScalerContext};
 use crate::sim::SharedSim;
 use crate::scheduler::{Schedule, next_due};
 use crate::store::{self, NewDecision, NewSample, StoredObject};
-use crate::spec::ScaledObjectSpec;
+use crate::spec::{Actuation, ScaledObjectSpec};
 use crate::{Error, Result};
 
 
@@ -131,11 +132,32 @@ struct ObjectRuntime {
     /// What was last written to the decision log, to skip unchanged repeats.
     last_recorded: Option<(DateTime<Utc>, i32, decide::Rule, Phase)>,
     last_sampled: Option<DateTime<Utc>>,
+    extras: ObjectExtras,
+    /// In `hpa` mode: whether Swell's HPA is in place for the current spec.
+    hpa_applied: bool,
+}
+
+/// What a ScaledObject synced from a cluster carries beyond its spec.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectExtras {
+    /// KEDA's pause annotations.
+    pub pause: decide::Pause,
+    /// The CRD object, as owner of the HPA Swell creates for it.
+    pub owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
 }
 
 impl ObjectRuntime {
     fn new(stored: StoredObject, scalers: Vec<Box<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
-        ObjectRuntime { stored, scalers, state: decide::State::new(now), override_, last_recorded: None, last_sampled: None }
+        ObjectRuntime {
+            stored,
+            scalers,
+            state: decide::State::new(now),
+            override_,
+            last_recorded: None,
+            last_sampled: None,
+            extras: ObjectExtras::default(),
+            hpa_applied: false,
+        }
     }
 }
 
@@ -234,6 +256,8 @@ struct Inner {
     views: RwLock<BTreeMap<i32, ObjectView>>,
     metrics: Metrics,
     started: Instant,
+    /// Real clusters by name (the simulated one comes from the options).
+    clusters: RwLock<HashMap<String, ClusterHandle>>,
 }
 
 /// The engine: a cheap handle every surface (pages, API, CLI, loop) shares.
@@ -287,6 +311,7 @@ impl Engine {
                 views: RwLock::new(views),
                 metrics: Metrics::default(),
                 started,
+                clusters: RwLock::new(HashMap::new()),
             }),
         })
     }
@@ -581,7 +606,8 @@ impl Engine {
             self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
             e
         };
-        let (current, _) = self.replicas(&obj.stored).map_err(count_failure)?;
+        let cluster = self.cluster_of(&obj.stored)?;
+        let (current, _) = self.replicas(&cluster, &obj.stored).await.map_err(count_failure)?;
         if obj.override_.as_ref().is_some_and(|o| !o.in_force(now)) {
             tracing::info!(object = %obj.stored.name, "override expired");
             obj.override_ = None;
@@ -595,18 +621,16 @@ impl Engine {
                 current_replicas: current,
                 override_: override_input,
                 // KEDA's pause annotations arrive with CRD sync; SQL-made objects pause by override.
-                pause: decide::Pause::default(),
+                pause: obj.extras.pause,
             },
             now,
         );
-        if decision.replicas != current {
-            self.scale(&obj.stored, decision.replicas).map_err(count_failure)?;
-        }
+        self.actuate(&cluster, obj, &decision, current).await.map_err(count_failure)?;
         self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
         self.inner.metrics.paused.get_or_create(&object_labels).set((decision.state.phase == Phase::Paused) as i64);
         self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
 
-        let (after, ready) = self.replicas(&obj.stored).map_err(count_failure)?;
+        let (after, ready) = self.replicas(&cluster, &obj.stored).await.map_err(count_failure)?;
         let mut views = self.inner.views.write().expect("views lock");
         if let Some(v) = views.get_mut(&obj.stored.id) {
             v.current_replicas = Some(after);
@@ -699,6 +723,23 @@ impl Engine {
         spec: ScaledObjectSpec,
         actor: &str,
     ) -> Result<i32> {
+        self.apply_with(tenant, cluster, namespace, name, origin, spec, actor, ObjectExtras::default()).await
+    }
+
+    /// [`Engine::apply`] for an object synced from a cluster, with its pause annotations
+    /// and owner.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_with(
+        &self,
+        tenant: &str,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+        origin: &str,
+        spec: ScaledObjectSpec,
+        actor: &str,
+        extras: ObjectExtras,
+    ) -> Result<i32> {
         spec.validate()?;
         let scalers = spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, &self.inner.ctx)).collect::<Result<Vec<_>>>()?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
@@ -720,12 +761,17 @@ impl Engine {
             Some(slot) => {
                 let mut obj = slot.runtime.lock().await;
                 slot.polling_secs.store(spec.polling_interval, Ordering::Relaxed);
+                if obj.stored.spec != stored.spec {
+                    obj.hpa_applied = false;
+                }
                 obj.stored = stored;
                 obj.scalers = scalers;
+                obj.extras = extras;
             }
             None => {
                 let due = Instant::now();
-                let runtime = ObjectRuntime::new(stored, scalers, None, Utc::now());
+                let mut runtime = ObjectRuntime::new(stored, scalers, None, Utc::now());
+                runtime.extras = extras;
                 self.inner.objects.write().expect("objects lock").insert(id, Arc::new(Slot::new(runtime, due)));
                 self.inner.schedule.lock().expect("schedule lock").push(due, id);
                 self.inner.wake.notify_one();
@@ -771,31 +817,138 @@ impl Engine {
         views.get(&object_id).filter(|v| v.tenant == tenant).cloned()
     }
 
-    /// (spec replicas, ready replicas) of the object's target.
-    fn replicas(&self, obj: &StoredObject) -> Result<(i32, i32)> {
-        let sim = self.simulated(obj)?;
-        let sim = sim.lock().expect("sim lock");
-        let d = sim
-            .deployment(&obj.spec.scale_target_ref.name)
-            .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })?;
-        Ok((d.replicas(), d.ready_replicas(sim.now())))
+    /// Registers a real cluster; objects whose cluster has this name are actuated through it.
+    pub fn add_cluster(&self, cluster: Arc<KubeCluster>) {
+        self.inner.clusters.write().expect("clusters lock").insert(cluster.name.clone(), ClusterHandle::Kube(cluster));
     }
 
-    fn scale(&self, obj: &StoredObject, replicas: i32) -> Result<()> {
-        let sim = self.simulated(obj)?;
-        let mut sim = sim.lock().expect("sim lock");
-        sim.scale(&obj.spec.scale_target_ref.name, replicas)
-            .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })
-    }
-
-    fn simulated(&self, obj: &StoredObject) -> Result<&SharedSim> {
-        match (obj.cluster_kind.as_str(), &self.inner.opts.sim) {
-            ("simulated", Some(sim)) => Ok(sim),
-            (kind, _) => Err(Error::Actuation {
-                target: format!("{}/{}", obj.cluster, obj.spec.scale_target_ref.name),
-                message: format!("cluster kind {kind:?} cannot be actuated by this build yet"),
-            }),
+    pub fn kube_cluster(&self, name: &str) -> Option<Arc<KubeCluster>> {
+        match self.inner.clusters.read().expect("clusters lock").get(name) {
+            Some(ClusterHandle::Kube(c)) => Some(c.clone()),
+            _ => None,
         }
+    }
+
+    fn cluster_of(&self, obj: &StoredObject) -> Result<ClusterHandle> {
+        if obj.cluster_kind == "simulated" {
+            if let Some(sim) = &self.inner.opts.sim {
+                return Ok(ClusterHandle::Simulated(sim.clone()));
+            }
+        }
+        self.inner.clusters.read().expect("clusters lock").get(&obj.cluster).cloned().ok_or_else(|| Error::Actuation {
+            target: format!("{}/{}", obj.cluster, obj.spec.scale_target_ref.name),
+            message: format!("cluster {:?} ({}) is not connected to this instance", obj.cluster, obj.cluster_kind),
+        })
+    }
+
+    /// (spec replicas, ready replicas) of the object's target.
+    async fn replicas(&self, cluster: &ClusterHandle, obj: &StoredObject) -> Result<(i32, i32)> {
+        match cluster {
+            ClusterHandle::Simulated(sim) => {
+                let sim = sim.lock().expect("sim lock");
+                let d = sim
+                    .deployment(&obj.spec.scale_target_ref.name)
+                    .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })?;
+                Ok((d.replicas(), d.ready_replicas(sim.now())))
+            }
+            ClusterHandle::Kube(k) => k.replicas(&obj.namespace, &obj.spec.scale_target_ref).await,
+        }
+    }
+
+    async fn scale(&self, cluster: &ClusterHandle, obj: &StoredObject, replicas: i32) -> Result<()> {
+        match cluster {
+            ClusterHandle::Simulated(sim) => {
+                let mut sim = sim.lock().expect("sim lock");
+                sim.scale(&obj.spec.scale_target_ref.name, replicas)
+                    .map_err(|e| Error::Actuation { target: obj.spec.scale_target_ref.name.clone(), message: e.to_string() })
+            }
+            ClusterHandle::Kube(k) => {
+                k.scale(&obj.namespace, &obj.spec.scale_target_ref, replicas).await?;
+                self.inner.metrics.scale_writes.inc();
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves the target to the decision. `direct` (and the simulated cluster): Swell sets
+    /// the replicas. `hpa`: Swell owns 0 <-> max(min, 1) and keeps an HPA for the range above,
+    /// except while paused or overridden, when it removes the HPA and sets replicas itself.
+    async fn actuate(&self, cluster: &ClusterHandle, obj: &mut ObjectRuntime, decision: &Decision, current: i32) -> Result<()> {
+        let kube = match cluster {
+            ClusterHandle::Kube(k) if obj.stored.spec.actuation == Actuation::Hpa => k.clone(),
+            _ => {
+                if decision.replicas != current {
+                    self.scale(cluster, &obj.stored, decision.replicas).await?;
+                }
+                return Ok(());
+            }
+        };
+        let spec = &obj.stored.spec;
+        if matches!(decision.state.phase, Phase::Paused | Phase::Overridden) {
+            if obj.hpa_applied {
+                kube.delete_hpa(&obj.stored.namespace, &obj.stored.name, spec).await?;
+                obj.hpa_applied = false;
+            }
+            if decision.replicas != current {
+                self.scale(cluster, &obj.stored, decision.replicas).await?;
+            }
+            return Ok(());
+        }
+        if !obj.hpa_applied {
+            let metrics: Vec<_> = obj.scalers.iter().map(|s| s.metric_spec()).collect();
+            kube.apply_hpa(&obj.stored.namespace, &obj.stored.name, spec, &metrics, obj.extras.owner.clone()).await?;
+            obj.hpa_applied = true;
+        }
+        let floor = spec.min_replica_count.max(1);
+        if current == 0 && decision.replicas > 0 {
+            // Activation: KEDA scales to max(minReplicaCount, 1) and lets the HPA go on.
+            self.scale(cluster, &obj.stored, floor).await?;
+        } else if decision.replicas < floor && current != decision.replicas {
+            // Deactivation after cooldown (to zero or the idle count): below the HPA's range.
+            self.scale(cluster, &obj.stored, decision.replicas).await?;
+        }
+        Ok(())
+    }
+
+    /// The current value of an external metric for the HPA of `object` (what
+    /// `external.metrics.k8s.io` serves): `metric` is `s<index>-<trigger metric>`.
+    pub fn external_metric(&self, cluster: Option<&str>, namespace: &str, object: &str, metric: &str) -> Option<f64> {
+        let views = self.inner.views.read().expect("views lock");
+        views
+            .values()
+            .filter(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster))
+            .find_map(|v| v.metrics.iter().enumerate().find(|(i, (name, _))| external_metric_name(*i, name) == metric).map(|(_, (_, value))| *value))
+    }
+
+    /// Removes an object: stops polling it, deletes it and its history from SQL, and removes
+    /// the HPA Swell made for it. Returns whether it existed.
+    pub async fn remove(&self, tenant: &str, object_id: i32, actor: &str) -> Result<bool> {
+        let Some(view) = self.object(tenant, object_id) else { return Ok(false) };
+        let slot = self.inner.objects.write().expect("objects lock").remove(&object_id);
+        if let Some(slot) = slot {
+            // Wait for a poll in flight so nothing actuates after removal.
+            let obj = slot.runtime.lock().await;
+            if let Ok(ClusterHandle::Kube(k)) = self.cluster_of(&obj.stored) {
+                if obj.stored.spec.actuation == Actuation::Hpa {
+                    k.delete_hpa(&obj.stored.namespace, &obj.stored.name, &obj.stored.spec).await?;
+                }
+            }
+        }
+        self.inner.views.write().expect("views lock").remove(&object_id);
+        store::delete_scaled_object(&self.inner.db, object_id, actor, &format!("{}/{}", view.namespace, view.name)).await?;
+        Ok(true)
+    }
+
+    /// The id of an object by its place in a cluster.
+    pub fn find(&self, cluster: &str, namespace: &str, name: &str) -> Option<ObjectView> {
+        let views = self.inner.views.read().expect("views lock");
+        views.values().find(|v| v.cluster == cluster && v.namespace == namespace && v.name == name).cloned()
+    }
+
+    /// Every object of one cluster, as of the last pass.
+    pub fn cluster_objects(&self, cluster: &str) -> Vec<ObjectView> {
+        let views = self.inner.views.read().expect("views lock");
+        views.values().filter(|v| v.cluster == cluster).cloned().collect()
     }
 }
 

@@ -176,10 +176,14 @@ impl ControlPlane {
             if ok {
                 return Ok(());
             }
+            let mut exited = None;
             for (name, child) in &mut self.children {
                 if let Some(status) = child.try_wait()? {
-                    return Err(io::Error::other(format!("{name} exited ({status}): {}", self.log_tail(name))));
+                    exited = Some((*name, status));
                 }
+            }
+            if let Some((name, status)) = exited {
+                return Err(io::Error::other(format!("{name} exited ({status}): {}", self.log_tail(name))));
             }
             if started.elapsed() > limit {
                 return Err(io::Error::other(format!("kube-apiserver not ready after {limit:?}: {}", self.log_tail("apiserver"))));

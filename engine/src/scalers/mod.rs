@@ -2,6 +2,7 @@
 //! How to add a source: see README.md beside this file.
 
 mod cron;
+mod metrics_api;
 mod prometheus;
 mod simulated;
 
@@ -54,7 +55,7 @@ impl ScalerContext {
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["cron", "prometheus", "simulated"];
+pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "simulated"];
 
 /// Builds the scaler for trigger number `index` of a spec.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box<dyn Scaler>> {
@@ -62,6 +63,7 @@ pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
+        "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "simulated" => Ok(Box::new(simulated::SimulatedScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         other => Err(Error::invalid(

@@ -70,9 +70,14 @@ pub async fn ensure_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> R
     if let Some(t) = tenants::Entity::find().filter(tenants::Column::Slug.eq(slug)).one(db).await? {
         return Ok(t);
     }
-    Ok(tenants::ActiveModel { slug: Set(slug.into()), name: Set(name.into()), created_at: Set(Utc::now()), ..Default::default() }
+    let inserted = tenants::ActiveModel { slug: Set(slug.into()), name: Set(name.into()), created_at: Set(Utc::now()), ..Default::default() }
         .insert(db)
-        .await?)
+        .await;
+    match inserted {
+        Ok(t) => Ok(t),
+        // Another task created it between our read and insert (unique slug).
+        Err(e) => find_tenant(db, slug).await?.ok_or(Error::Db(e)),
+    }
 }
 
 pub async fn find_tenant(db: &DatabaseConnection, slug: &str) -> Result<Option<tenants::Model>> {
@@ -87,9 +92,13 @@ pub async fn ensure_cluster(db: &DatabaseConnection, name: &str, kind: &str) -> 
     if let Some(c) = clusters::Entity::find().filter(clusters::Column::Name.eq(name)).one(db).await? {
         return Ok(c);
     }
-    Ok(clusters::ActiveModel { name: Set(name.into()), kind: Set(kind.into()), created_at: Set(Utc::now()), ..Default::default() }
+    let inserted = clusters::ActiveModel { name: Set(name.into()), kind: Set(kind.into()), created_at: Set(Utc::now()), ..Default::default() }
         .insert(db)
-        .await?)
+        .await;
+    match inserted {
+        Ok(c) => Ok(c),
+        Err(e) => find_cluster(db, name).await?.ok_or(Error::Db(e)),
+    }
 }
 
 /// Creates or replaces a ScaledObject and its trigger rows in one transaction.
@@ -407,4 +416,34 @@ pub async fn audit_entries(db: &DatabaseConnection, tenant_id: i32, limit: u64) 
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// Deletes a ScaledObject with its triggers, overrides, decisions and samples, in one
+/// transaction, and audits it.
+pub async fn delete_scaled_object(db: &DatabaseConnection, id: i32, actor: &str, what: &str) -> Result<()> {
+    let txn = db.begin().await?;
+    let tenant_id = scaled_objects::Entity::find_by_id(id).one(&txn).await?.map(|r| r.tenant_id);
+    triggers::Entity::delete_many().filter(triggers::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    overrides::Entity::delete_many().filter(overrides::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    decisions::Entity::delete_many().filter(decisions::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    metric_samples::Entity::delete_many().filter(metric_samples::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    scaled_objects::Entity::delete_by_id(id).exec(&txn).await?;
+    audit(&txn, tenant_id, actor, "scaled_object.delete", what, serde_json::json!({})).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The ids, namespaces and names of a cluster's objects that came from its CRDs.
+pub async fn cluster_origin_objects(db: &DatabaseConnection, cluster: &str) -> Result<Vec<(i32, String, String, String)>> {
+    let Some(c) = find_cluster(db, cluster).await? else { return Ok(Vec::new()) };
+    let tenants: std::collections::HashMap<i32, String> =
+        tenants::Entity::find().all(db).await?.into_iter().map(|t| (t.id, t.slug)).collect();
+    Ok(scaled_objects::Entity::find()
+        .filter(scaled_objects::Column::ClusterId.eq(c.id))
+        .filter(scaled_objects::Column::Origin.eq("cluster"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, tenants.get(&r.tenant_id).cloned().unwrap_or_default(), r.namespace, r.name))
+        .collect())
 }

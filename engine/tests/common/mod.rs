@@ -2,6 +2,10 @@
 //! PostgreSQL named by TEST_DATABASE_URL (started by end2end/services.sh). In CI a missing
 //! PostgreSQL fails the test instead of skipping it.
 
+#![allow(dead_code)]
+
+pub mod cluster;
+
 use engine::DatabaseConnection;
 use engine::store;
 use sea_orm::{ConnectionTrait, Statement};

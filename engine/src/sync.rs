@@ -1,0 +1,294 @@
+//! Cluster sync: a watcher per registered cluster mirrors `swell.dev/v1alpha1` ScaledObjects
+//! into SQL (`origin = cluster`) and the engine, keeps a finalizer on them so that deleting
+//! one removes Swell's HPA and stops actuation first, and writes Swell's status, conditions
+//! and events back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::watch;
+
+use crate::actuate::KubeCluster;
+use crate::crd::{Condition, ScaledObjectStatus};
+use crate::decide::Pause;
+use crate::spec::ScaledObject;
+use crate::{Engine, Error, ObjectExtras, ObjectView, Result, store};
+
+/// The finalizer Swell keeps on every ScaledObject it manages.
+pub const FINALIZER: &str = "swell.dev/finalizer";
+
+/// A kube client from a kubeconfig's text (its current context).
+pub async fn client_from_kubeconfig(yaml: &str) -> Result<Client> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).map_err(|e| Error::invalid("kubeconfig", format!("does not parse: {e}")))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| Error::invalid("kubeconfig", format!("cannot be used: {e}")))?;
+    Client::try_from(config).map_err(|e| Error::invalid("kubeconfig", format!("no client: {e}")))
+}
+
+type Key = (String, String);
+
+/// What the sync of one cluster shares between its watcher and status writer.
+struct Shared {
+    engine: Engine,
+    cluster: Arc<KubeCluster>,
+    tenant: String,
+    /// Objects whose spec Swell rejected, with the reason (their status says so).
+    rejected: Mutex<HashMap<Key, String>>,
+    /// UIDs of the objects seen, for events.
+    uids: Mutex<HashMap<Key, String>>,
+}
+
+/// Registers `cluster` with the engine and keeps it in sync until `shutdown`: the watcher
+/// and the status writer (every `status_every`).
+pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, status_every: Duration, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    store::ensure_tenant(engine.db(), &tenant, &tenant).await?;
+    store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
+    engine.add_cluster(cluster.clone());
+    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default() });
+    let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
+    let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
+    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut seen: HashSet<Key> = HashSet::new();
+    loop {
+        let event = tokio::select! {
+            e = events.try_next() => e,
+            _ = shutdown.changed() => break,
+        };
+        match event {
+            Ok(Some(Event::Init)) => seen.clear(),
+            Ok(Some(Event::InitApply(so))) => {
+                seen.insert(key(&so));
+                shared.applied(so).await;
+            }
+            Ok(Some(Event::InitDone)) => shared.forget_missing(&seen).await,
+            Ok(Some(Event::Apply(so))) => shared.applied(so).await,
+            Ok(Some(Event::Delete(so))) => shared.gone(&key(&so)).await,
+            Ok(None) => break,
+            Err(e) => tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledObject watch failed; retrying"),
+        }
+    }
+    writer.abort();
+    Ok(())
+}
+
+fn key(so: &ScaledObject) -> Key {
+    (so.namespace().unwrap_or_default(), so.name_any())
+}
+
+impl Shared {
+    fn actor(&self) -> String {
+        format!("cluster:{}", self.cluster.name)
+    }
+
+    async fn applied(&self, so: ScaledObject) {
+        let k = key(&so);
+        if let Some(uid) = so.uid() {
+            self.uids.lock().expect("uids lock").insert(k.clone(), uid);
+        }
+        let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
+        let has_finalizer = so.finalizers().iter().any(|f| f == FINALIZER);
+        if so.meta().deletion_timestamp.is_some() {
+            if has_finalizer && self.cluster.fence().holds() {
+                self.gone(&k).await;
+                let rest: Vec<&String> = so.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+                let patch = serde_json::json!({"metadata": {"finalizers": rest, "resourceVersion": so.resource_version()}});
+                if let Err(e) = api.patch(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                    tracing::warn!(object = %k.1, error = %e, "removing the finalizer failed; will retry on the next event");
+                }
+            }
+            return;
+        }
+        if !has_finalizer && self.cluster.fence().holds() {
+            let mut finalizers = so.finalizers().to_vec();
+            finalizers.push(FINALIZER.into());
+            let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": so.resource_version()}});
+            if let Err(e) = api.patch(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                tracing::warn!(object = %k.1, error = %e, "adding the finalizer failed");
+            }
+        }
+        let annotations: BTreeMap<String, String> = so.annotations().clone();
+        let result = match Pause::from_annotations(&annotations) {
+            Ok(pause) => {
+                let owner = so.uid().map(|uid| OwnerReference {
+                    api_version: ScaledObject::api_version(&()).into(),
+                    kind: ScaledObject::kind(&()).into(),
+                    name: k.1.clone(),
+                    uid,
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                });
+                self.engine
+                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(_) => {
+                self.rejected.lock().expect("rejected lock").remove(&k);
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %self.cluster.name, object = %k.1, error = %e, "ScaledObject rejected");
+                let message = e.to_string();
+                let newly = self.rejected.lock().expect("rejected lock").insert(k.clone(), message.clone()) != Some(message.clone());
+                if newly {
+                    let status = ScaledObjectStatus {
+                        target: Some(format!("{}/{}", so.spec.scale_target_ref.kind, so.spec.scale_target_ref.name)),
+                        conditions: vec![Condition::new("Ready", false, "InvalidSpec", message.clone())],
+                        observed_generation: so.meta().generation,
+                        ..Default::default()
+                    };
+                    self.patch_status(&k, &status).await;
+                    self.event(&k, EventType::Warning, "ScaledObjectCheckFailed", &message).await;
+                }
+            }
+        }
+    }
+
+    /// The object is gone from the cluster (or being deleted): stop actuating and forget it.
+    async fn gone(&self, k: &Key) {
+        self.rejected.lock().expect("rejected lock").remove(k);
+        if let Some(view) = self.engine.find(&self.cluster.name, &k.0, &k.1) {
+            if let Err(e) = self.engine.remove(&view.tenant, view.id, &self.actor()).await {
+                tracing::warn!(object = %k.1, error = %e, "removing the ScaledObject failed");
+            }
+        }
+    }
+
+    /// After a (re)list: objects Swell had from this cluster that no longer exist there.
+    async fn forget_missing(&self, seen: &HashSet<Key>) {
+        match store::cluster_origin_objects(self.engine.db(), &self.cluster.name).await {
+            Ok(rows) => {
+                for (id, tenant, ns, name) in rows {
+                    if !seen.contains(&(ns.clone(), name.clone())) {
+                        if let Err(e) = self.engine.remove(&tenant, id, &self.actor()).await {
+                            tracing::warn!(object = %name, error = %e, "removing a vanished ScaledObject failed");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing synced objects failed"),
+        }
+    }
+
+    async fn patch_status(&self, k: &Key, status: &ScaledObjectStatus) -> bool {
+        if !self.cluster.fence().holds() {
+            return false;
+        }
+        let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
+        let patch = serde_json::json!({ "status": status });
+        match api.patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(object = %k.1, error = %e, "status write failed");
+                false
+            }
+        }
+    }
+
+    async fn event(&self, k: &Key, type_: EventType, reason: &str, note: &str) {
+        if !self.cluster.fence().holds() {
+            return;
+        }
+        let uid = self.uids.lock().expect("uids lock").get(k).cloned();
+        let reference = ObjectReference {
+            api_version: Some(ScaledObject::api_version(&()).into()),
+            kind: Some(ScaledObject::kind(&()).into()),
+            name: Some(k.1.clone()),
+            namespace: Some(k.0.clone()),
+            uid,
+            ..Default::default()
+        };
+        let recorder = Recorder::new(self.cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
+        let event = KubeEvent { type_, reason: reason.into(), note: Some(note.chars().take(1000).collect()), action: "Scale".into(), secondary: None };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::debug!(object = %k.1, error = %e, "event not recorded");
+        }
+    }
+}
+
+/// The status Swell reports for an object the engine runs.
+pub fn status_of(view: &ObjectView) -> ScaledObjectStatus {
+    let ready = match &view.error {
+        None => Condition::new("Ready", true, "ScaledObjectReady", "Swell is scaling the target"),
+        Some(e) => Condition::new("Ready", false, "ScaledObjectCheckFailed", e.clone()),
+    };
+    let active = view.phase == "Active";
+    ScaledObjectStatus {
+        target: Some(view.target.clone()),
+        scale_target_kind: view.target.split('/').next().map(str::to_string),
+        current_replicas: view.current_replicas,
+        desired_replicas: view.desired_replicas,
+        last_decision: view.last_decision.clone(),
+        conditions: vec![
+            ready,
+            Condition::new("Active", active, if active { "ScalerActive" } else { "ScalerNotActive" }, ""),
+            Condition::new("Fallback", view.phase == "Fallback", "", ""),
+            Condition::new("Paused", view.phase == "Paused", "", view.override_.clone().unwrap_or_default()),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Writes each object's status when it changes, with an event when it turns active,
+/// inactive or starts failing.
+async fn write_status(shared: Arc<Shared>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut written: HashMap<Key, ScaledObjectStatus> = HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let views = shared.engine.cluster_objects(&shared.cluster.name);
+        let live: HashSet<Key> = views.iter().map(|v| (v.namespace.clone(), v.name.clone())).collect();
+        written.retain(|k, _| live.contains(k));
+        for view in views {
+            if view.last_decision_at.is_none() && view.error.is_none() {
+                continue; // not polled yet
+            }
+            let k = (view.namespace.clone(), view.name.clone());
+            if shared.rejected.lock().expect("rejected lock").contains_key(&k) {
+                continue;
+            }
+            let mut status = status_of(&view);
+            let before = written.get(&k);
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            for c in &mut status.conditions {
+                let prev = before.and_then(|b| b.conditions.iter().find(|p| p.type_ == c.type_));
+                c.last_transition_time = match prev {
+                    Some(p) if p.status == c.status => p.last_transition_time.clone(),
+                    _ => Some(now.clone()),
+                };
+            }
+            if before == Some(&status) {
+                continue;
+            }
+            let was_active = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Active")).map(|c| c.status == "True");
+            let is_active = view.phase == "Active";
+            let was_error = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Ready")).is_some_and(|c| c.status == "False");
+            if shared.patch_status(&k, &status).await {
+                match (was_active, is_active) {
+                    (Some(false) | None, true) => shared.event(&k, EventType::Normal, "ScaleTargetActivated", view.last_decision.as_deref().unwrap_or("")).await,
+                    (Some(true), false) => shared.event(&k, EventType::Normal, "ScaleTargetDeactivated", view.last_decision.as_deref().unwrap_or("")).await,
+                    _ => {}
+                }
+                if let (Some(e), false) = (&view.error, was_error) {
+                    shared.event(&k, EventType::Warning, "ScaledObjectCheckFailed", e).await;
+                }
+                written.insert(k, status);
+            }
+        }
+    }
+}
