@@ -19,6 +19,10 @@ pub enum Error {
 
     #[error("actuation of {target}: {message}")]
     Actuation { target: String, message: String },
+
+    /// Another instance holds the leader lease; this one only watches.
+    #[error("standby: another instance holds the leader lease")]
+    Standby,
 }
 
 impl Error {
@@ -34,6 +38,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Scaler { .. } => "scaler",
             Error::Actuation { .. } => "actuation",
+            Error::Standby => "standby",
         }
     }
 }

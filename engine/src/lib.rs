@@ -2,9 +2,11 @@
 
 pub mod actuate;
 pub mod crd;
+pub mod crypto;
 pub mod decide;
 pub mod demo;
 mod error;
+pub mod lease;
 pub mod metrics;
 mod runtime;
 pub mod scalers;

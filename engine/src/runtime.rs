@@ -541,6 +541,13 @@ impl Engine {
                 obj.state = decision.state;
                 Some(Record { decision: Some(record), samples })
             }
+            Err(Error::Standby) => {
+                if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&obj.stored.id) {
+                    v.phase = "Standby".into();
+                    v.error = None;
+                }
+                None
+            }
             Err(e) => {
                 if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&obj.stored.id) {
                     v.error = Some(e.to_string());
@@ -572,6 +579,13 @@ impl Engine {
             scaler: "".into(),
             metric: metric.into(),
         };
+        let cluster = self.cluster_of(&obj.stored)?;
+        if let ClusterHandle::Kube(k) = &cluster {
+            if !k.fence().holds() {
+                // Not the leader: no scaler queries, no writes; the leader does both.
+                return Err(Error::Standby);
+            }
+        }
         let mut inputs = Vec::with_capacity(obj.scalers.len());
         for (i, scaler) in obj.scalers.iter().enumerate() {
             let spec = scaler.metric_spec();
@@ -606,7 +620,6 @@ impl Engine {
             self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
             e
         };
-        let cluster = self.cluster_of(&obj.stored)?;
         let (current, _) = self.replicas(&cluster, &obj.stored).await.map_err(count_failure)?;
         if obj.override_.as_ref().is_some_and(|o| !o.in_force(now)) {
             tracing::info!(object = %obj.stored.name, "override expired");

@@ -57,11 +57,20 @@ pub struct KubeCluster {
     fence: Fence,
     /// (apiVersion, kind) → resolved API resource, from discovery.
     kinds: Mutex<HashMap<(String, String), ApiResource>>,
+    /// The field manager of scale writes: `swell-<instance>`, so the target's managedFields
+    /// show which instance wrote last.
+    field_manager: String,
 }
 
 impl KubeCluster {
     pub fn new(name: impl Into<String>, client: Client, fence: Fence) -> Self {
-        KubeCluster { name: name.into(), client, fence, kinds: Mutex::new(HashMap::new()) }
+        KubeCluster { name: name.into(), client, fence, kinds: Mutex::new(HashMap::new()), field_manager: FIELD_MANAGER.into() }
+    }
+
+    /// Names this instance in the field manager of its scale writes.
+    pub fn with_instance(mut self, instance: &str) -> Self {
+        self.field_manager = format!("{FIELD_MANAGER}-{instance}");
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -134,7 +143,8 @@ impl KubeCluster {
         let ar = self.resource(target).await?;
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-        api.patch_scale(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+        let params = PatchParams { field_manager: Some(self.field_manager.clone()), ..Default::default() };
+        api.patch_scale(&target.name, &params, &Patch::Merge(&patch))
             .await
             .map(|_| ())
             .map_err(|e| self.actuation_error(namespace, target, &e))

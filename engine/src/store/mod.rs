@@ -447,3 +447,40 @@ pub async fn cluster_origin_objects(db: &DatabaseConnection, cluster: &str) -> R
         .map(|r| (r.id, tenants.get(&r.tenant_id).cloned().unwrap_or_default(), r.namespace, r.name))
         .collect())
 }
+
+/// Registers (or replaces) a real cluster: `kind` is `kubeconfig` (with the sealed
+/// kubeconfig) or `in-cluster`; its CRD objects belong to `tenant_id`.
+pub async fn register_cluster(db: &DatabaseConnection, name: &str, kind: &str, kubeconfig_enc: Option<Vec<u8>>, tenant_id: i32) -> Result<clusters::Model> {
+    let row = match find_cluster(db, name).await? {
+        Some(existing) => {
+            let mut active: clusters::ActiveModel = existing.into();
+            active.kind = Set(kind.into());
+            active.kubeconfig_enc = Set(kubeconfig_enc);
+            active.tenant_id = Set(Some(tenant_id));
+            active.update(db).await?
+        }
+        None => {
+            clusters::ActiveModel {
+                name: Set(name.into()),
+                kind: Set(kind.into()),
+                kubeconfig_enc: Set(kubeconfig_enc),
+                tenant_id: Set(Some(tenant_id)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?
+        }
+    };
+    audit(db, Some(tenant_id), "cli", "cluster.register", name, serde_json::json!({"kind": kind})).await?;
+    Ok(row)
+}
+
+/// Every cluster, oldest first.
+pub async fn list_clusters(db: &DatabaseConnection) -> Result<Vec<clusters::Model>> {
+    Ok(clusters::Entity::find().order_by_asc(clusters::Column::Id).all(db).await?)
+}
+
+pub async fn tenant_slug(db: &DatabaseConnection, id: i32) -> Result<Option<String>> {
+    Ok(tenants::Entity::find_by_id(id).one(db).await?.map(|t| t.slug))
+}

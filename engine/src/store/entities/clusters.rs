@@ -12,6 +12,7 @@ pub struct Model {
     pub kind: String,
     pub kubeconfig_enc: Option<Vec<u8>>,
     pub created_at: DateTimeUtc,
+    pub tenant_id: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
