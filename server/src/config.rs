@@ -9,6 +9,21 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_CONFIG_FILE: &str = "swell.toml";
+const KNOWN_KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "site_root",
+    "log",
+    "retention_days",
+    "secret_key",
+    "metrics_api_bind",
+    "leader_election",
+    "lease_namespace",
+    "lease_name",
+    "lease_duration_secs",
+    "lease_grace_secs",
+    "instance",
+];
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +38,21 @@ pub struct Config {
     pub log: String,
     /// Days of decisions and metric samples kept in SQL.
     pub retention_days: u32,
+    /// 64 hex characters: the key that seals kubeconfigs and other secrets in SQL. Give it
+    /// through the environment (`SWELL_SECRET_KEY`), never in a file under version control.
+    pub secret_key: Option<String>,
+    /// Where the external metrics API (`external.metrics.k8s.io`, HTTPS) listens for the HPA
+    /// controller; served when at least one real cluster is registered.
+    pub metrics_api_bind: SocketAddr,
+    /// Elect one leader among Swell instances on a Lease in the home cluster (the first
+    /// registered); only the leader actuates.
+    pub leader_election: bool,
+    pub lease_namespace: String,
+    pub lease_name: String,
+    pub lease_duration_secs: u64,
+    pub lease_grace_secs: u64,
+    /// This instance's name in the lease (default: host name and process id).
+    pub instance: Option<String>,
 }
 
 impl Default for Config {
@@ -33,6 +63,14 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             log: "info".into(),
             retention_days: 7,
+            secret_key: None,
+            metrics_api_bind: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            leader_election: false,
+            lease_namespace: "swell".into(),
+            lease_name: "swell-leader".into(),
+            lease_duration_secs: 15,
+            lease_grace_secs: 5,
+            instance: None,
         }
     }
 }
@@ -46,6 +84,10 @@ impl std::fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("log", &self.log)
             .field("retention_days", &self.retention_days)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field("metrics_api_bind", &self.metrics_api_bind)
+            .field("leader_election", &self.leader_election)
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -107,7 +149,8 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, String> {
                     figment::error::Kind::UnknownField(field, _) => {
                         let key = if key.is_empty() { field.clone() } else { key };
                         return format!(
-                            "unknown config key `{key}` (from {source}); known keys: bind, database_url, site_root, log, retention_days"
+                            "unknown config key `{key}` (from {source}); known keys: {}",
+                            KNOWN_KEYS.join(", ")
                         );
                     }
                     kind => kind.to_string(),
@@ -174,7 +217,8 @@ mod tests {
     fn passwords_never_print() {
         assert_eq!(redact_url("postgres://swell:hunter2@db:5432/swell"), "postgres://swell:***@db:5432/swell");
         assert_eq!(redact_url("sqlite://data/swell.db"), "sqlite://data/swell.db");
-        let c = Config { database_url: "postgres://u:hunter2@h/db".into(), ..Default::default() };
-        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Config { database_url: "postgres://u:hunter2@h/db".into(), secret_key: Some("00ff".repeat(16)), ..Default::default() };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("00ff00ff"), "{shown}");
     }
 }

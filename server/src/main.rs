@@ -1,6 +1,8 @@
 //! `swell`: the server (`serve`), the embedded demo (`demo`) and operator commands.
 
+mod clusters;
 mod config;
+mod metrics_api;
 mod web;
 
 use std::path::PathBuf;
@@ -44,6 +46,35 @@ enum Command {
     Demo,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Register or list the Kubernetes clusters Swell scales workloads on.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Write Swell's CustomResourceDefinitions as YAML (one file each).
+    Crdgen {
+        #[arg(long, default_value = "deploy/crds")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Add (or replace) a cluster: its kubeconfig is stored sealed with secret_key.
+    Add {
+        name: String,
+        /// Kubeconfig file (its current context is used).
+        #[arg(long, conflicts_with = "in_cluster", required_unless_present = "in_cluster")]
+        kubeconfig: Option<PathBuf>,
+        /// The cluster Swell runs in (service account token).
+        #[arg(long)]
+        in_cluster: bool,
+        /// The tenant that owns the cluster's ScaledObjects.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// List registered clusters.
+    List,
 }
 
 /// A start-up failure: one line, exit code 2.
@@ -79,6 +110,10 @@ fn init_tracing(filter: &str) {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Startup>> {
+    if let Command::Crdgen { out } = &command {
+        clusters::crdgen(out)?;
+        return Ok(Ok(()));
+    }
     let db = match engine::store::connect(&config.database_url).await {
         Ok(db) => db,
         Err(e) => {
@@ -92,6 +127,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
     if let Command::Migrate = command {
         tracing::info!(database = %redact_url(&config.database_url), "migrations applied");
         return Ok(Ok(()));
+    }
+    if let Command::Cluster { command } = &command {
+        return Ok(match command {
+            ClusterCommand::Add { name, kubeconfig, in_cluster: _, tenant } => clusters::add(&db, &config, name, kubeconfig.as_deref(), tenant).await?.map_err(Startup),
+            ClusterCommand::List => {
+                clusters::list(&db).await?;
+                Ok(())
+            }
+        });
     }
 
     let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), ..Default::default() };
@@ -114,12 +158,35 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         .build();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let loop_handle = engine.spawn(stop_rx);
+    let loop_handle = engine.spawn(stop_rx.clone());
+    let mut metrics_api = None;
+    if let Command::Serve = command {
+        match clusters::start(&engine, &config, stop_rx.clone()).await? {
+            Ok(0) => {}
+            Ok(n) => {
+                let mut rx = stop_rx.clone();
+                let (addr, engine) = (config.metrics_api_bind, engine.clone());
+                tracing::info!(clusters = n, address = %addr, "external metrics API (HTTPS) for the HPA");
+                metrics_api = Some(tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = rx.changed().await;
+                    };
+                    if let Err(e) = metrics_api::serve(addr, engine, stop).await {
+                        tracing::error!(address = %addr, error = %e, "external metrics API stopped (config key metrics_api_bind)");
+                    }
+                }));
+            }
+            Err(msg) => return Ok(Err(Startup(msg))),
+        }
+    }
     let state = web::AppState { leptos_options, engine };
     tracing::info!(address = %listener.local_addr()?, "listening; dashboard at http://{}", listener.local_addr()?);
     web::launch(listener, state, shutdown_signal()).await.context("while serving")?;
     let _ = stop_tx.send(true);
     loop_handle.await.context("while stopping the engine")?;
+    if let Some(api) = metrics_api {
+        api.await.context("external metrics API")?;
+    }
     tracing::info!("stopped");
     Ok(Ok(()))
 }

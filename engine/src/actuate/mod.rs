@@ -6,7 +6,7 @@ mod kubernetes;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-pub use kubernetes::{HPA_PREFIX, KubeCluster, LABEL_CLUSTER, LABEL_OBJECT, external_metric_name, hpa_name};
+pub use kubernetes::{HPA_PREFIX, KubeCluster, LABEL_CLUSTER, LABEL_OBJECT, external_metric_name, hpa_name, quantity};
 
 use crate::sim::SharedSim;
 

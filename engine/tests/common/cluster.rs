@@ -134,3 +134,21 @@ impl Drop for Running {
         let _ = self.stop.send(true);
     }
 }
+
+/// Creates every object in a multi-document YAML text (what `kubectl create -f` does).
+pub async fn create_yaml(client: &Client, text: &str) {
+    use kube::api::DynamicObject;
+    use kube::core::GroupVersionKind;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).expect("YAML parses");
+    for doc in docs.into_iter().filter(|d| d.is_object()) {
+        let (api_version, kind) = (doc["apiVersion"].as_str().unwrap().to_string(), doc["kind"].as_str().unwrap().to_string());
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let (ar, caps) = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, &kind)).await.expect("kind is served");
+        let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+            _ => Api::all_with(client.clone(), &ar),
+        };
+        api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {kind}: {e}"));
+    }
+}

@@ -1,0 +1,157 @@
+//! Real clusters: `swell cluster add|list`, and at start-up one sync (CRD watcher, status
+//! writer) per registered cluster, plus leader election when configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use engine::actuate::{Fence, KubeCluster};
+use engine::crypto::Sealer;
+use engine::lease::{self, LeaseSettings};
+use engine::{Engine, store, sync};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+fn sealer(config: &Config) -> Result<Sealer, String> {
+    let key = config.secret_key.as_deref().ok_or(
+        "config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY (make one with `openssl rand -hex 32`); it seals kubeconfigs in SQL",
+    )?;
+    Sealer::from_hex(key).map_err(|e| e.to_string())
+}
+
+fn purpose(name: &str) -> String {
+    format!("cluster:{name}")
+}
+
+/// `swell cluster add`: stores a kubeconfig sealed (or marks the cluster in-cluster).
+pub async fn add(engine_db: &engine::DatabaseConnection, config: &Config, name: &str, kubeconfig: Option<&std::path::Path>, tenant: &str) -> anyhow::Result<Result<(), String>> {
+    if name.trim().is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Ok(Err(format!("cluster name {name:?} must be letters, digits and dashes")));
+    }
+    let (kind, sealed) = match kubeconfig {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(format!("--kubeconfig {}: {e}", path.display()))),
+            };
+            if let Err(e) = kube::config::Kubeconfig::from_yaml(&text) {
+                return Ok(Err(format!("--kubeconfig {}: not a kubeconfig ({e})", path.display())));
+            }
+            let sealer = match sealer(config) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            ("kubeconfig", Some(sealer.seal(&purpose(name), text.as_bytes())?))
+        }
+        None => ("in-cluster", None),
+    };
+    let tenant = store::ensure_tenant(engine_db, tenant, tenant).await?;
+    store::register_cluster(engine_db, name, kind, sealed, tenant.id).await?;
+    println!("cluster {name} registered ({kind}{}), objects go to tenant {}", if kind == "kubeconfig" { ", kubeconfig sealed" } else { "" }, tenant.slug);
+    Ok(Ok(()))
+}
+
+pub async fn list(db: &engine::DatabaseConnection) -> anyhow::Result<()> {
+    for c in store::list_clusters(db).await? {
+        let tenant = match c.tenant_id {
+            Some(id) => store::tenant_slug(db, id).await?.unwrap_or_default(),
+            None => String::new(),
+        };
+        println!("{}\t{}\t{}", c.name, c.kind, tenant);
+    }
+    Ok(())
+}
+
+/// Connects every registered real cluster and starts its sync, and leader election when
+/// configured. Returns how many clusters were started. A cluster that cannot be reached is
+/// logged and retried by its watcher; a kubeconfig that cannot be opened is a start-up error.
+pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Result<usize, String>> {
+    let rows: Vec<_> = store::list_clusters(engine.db()).await?.into_iter().filter(|c| c.kind == "kubeconfig" || c.kind == "in-cluster").collect();
+    if rows.is_empty() {
+        engine.metrics().leader.set(1);
+        return Ok(Ok(0));
+    }
+    let instance = config.instance.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let mut fences = Vec::new();
+    let mut home = None;
+    for row in &rows {
+        let client = match row.kind.as_str() {
+            "kubeconfig" => {
+                let sealer = match sealer(config) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let Some(sealed) = &row.kubeconfig_enc else { return Ok(Err(format!("cluster {} has no stored kubeconfig: add it again", row.name))) };
+                let text = match sealer.open(&purpose(&row.name), sealed) {
+                    Ok(t) => String::from_utf8(t).context("kubeconfig text")?,
+                    Err(e) => return Ok(Err(e.to_string())),
+                };
+                match sync::client_from_kubeconfig(&text).await {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(format!("cluster {}: {e}", row.name))),
+                }
+            }
+            _ => {
+                let cfg = match kube::Config::incluster() {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(format!("cluster {} is in-cluster but this is not a pod: {e}", row.name))),
+                };
+                kube::Client::try_from(cfg).context("in-cluster client")?
+            }
+        };
+        let fence = if config.leader_election { Fence::elected() } else { Fence::always() };
+        fences.push(fence.clone());
+        home.get_or_insert_with(|| client.clone());
+        let cluster = Arc::new(KubeCluster::new(row.name.clone(), client, fence).with_instance(&instance));
+        let tenant = match row.tenant_id {
+            Some(id) => store::tenant_slug(engine.db(), id).await?.unwrap_or_else(|| "default".into()),
+            None => "default".into(),
+        };
+        let (engine, rx, name) = (engine.clone(), shutdown.clone(), row.name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sync::run(engine, cluster, tenant, Duration::from_secs(2), rx).await {
+                tracing::error!(cluster = %name, error = %e, "cluster sync stopped");
+            }
+        });
+        tracing::info!(cluster = %row.name, kind = %row.kind, "cluster connected");
+    }
+    if config.leader_election {
+        let settings = LeaseSettings {
+            namespace: config.lease_namespace.clone(),
+            name: config.lease_name.clone(),
+            identity: instance,
+            duration: config.lease_duration_secs,
+            grace: config.lease_grace_secs,
+        };
+        if let Err(e) = settings.validate() {
+            return Ok(Err(e.to_string()));
+        }
+        let (engine, client) = (engine.clone(), home.expect("at least one cluster"));
+        tokio::spawn(async move {
+            if let Err(e) = lease::run(client, settings, fences, engine.metrics(), shutdown).await {
+                tracing::error!(error = %e, "leader election stopped; this instance will not actuate");
+            }
+        });
+    } else {
+        engine.metrics().leader.set(1);
+    }
+    Ok(Ok(rows.len()))
+}
+
+/// `swell crdgen`: one YAML file per CRD in `dir`.
+pub fn crdgen(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for crd in engine::crd::all() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let yaml = serde_saphyr::to_string(&crd).context("CRD to YAML")?;
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, format!("# Generated by `swell crdgen` from engine/src/{{spec,crd}}.rs; do not edit.\n{yaml}"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The external metrics API the HPA controller reads in `hpa` mode:
+//! `external.metrics.k8s.io/v1beta1`, over HTTPS, registered in each cluster through an
+//! APIService (see deploy/). Values come from the engine's last poll of each trigger.
+//!
+//! The aggregator in kube-apiserver authenticates users and proxies to us; the values are
+//! metric numbers, not secrets. Verifying the aggregator's client certificate
+//! (`--requestheader-client-ca-file`) is left for the RBAC hardening of the tenancy issue.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use axum::Router;
+use engine::actuate::{LABEL_CLUSTER, LABEL_OBJECT};
+use engine::Engine;
+use serde::Deserialize;
+
+const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";
+
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/apis/external.metrics.k8s.io/v1beta1", get(resources))
+        .route("/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}", get(metric))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { status(StatusCode::NOT_FOUND, "NotFound", "no such path in the external metrics API") })
+        .with_state(engine)
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        code,
+        Json(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code.as_u16()
+        })),
+    )
+        .into_response()
+}
+
+async fn resources() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION,
+        "resources": [{"name": "externalmetrics", "singularName": "", "namespaced": true, "kind": "ExternalMetricValueList", "verbs": ["get"]}]
+    }))
+}
+
+#[derive(Deserialize)]
+struct MetricQuery {
+    #[serde(rename = "labelSelector", default)]
+    label_selector: String,
+}
+
+/// `a=b,c==d` → {a: b, c: d}; the HPA sends its metric selector's matchLabels this way.
+fn parse_selector(s: &str) -> BTreeMap<String, String> {
+    s.split(',')
+        .filter_map(|part| {
+            let (k, v) = part.split_once("==").or_else(|| part.split_once('='))?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+async fn metric(State(engine): State<Engine>, Path((namespace, metric)): Path<(String, String)>, Query(q): Query<MetricQuery>) -> Response {
+    let selector = parse_selector(&q.label_selector);
+    let Some(object) = selector.get(LABEL_OBJECT) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", &format!("labelSelector must name the ScaledObject with {LABEL_OBJECT}=<name>"));
+    };
+    match engine.external_metric(selector.get(LABEL_CLUSTER).map(String::as_str), &namespace, object, &metric) {
+        Some(value) => Json(serde_json::json!({
+            "kind": "ExternalMetricValueList", "apiVersion": GROUP_VERSION, "metadata": {},
+            "items": [{
+                "metricName": metric, "metricLabels": {},
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "value": engine::actuate::quantity(value).0,
+            }]
+        }))
+        .into_response(),
+        None => status(StatusCode::NOT_FOUND, "NotFound", &format!("no value yet for metric {metric} of {namespace}/{object}")),
+    }
+}
+
+/// Serves the API over HTTPS with a self-signed certificate made at start (the APIService
+/// is registered with insecureSkipTLSVerify, as KEDA's default install does) until
+/// `shutdown` completes.
+pub async fn serve(addr: SocketAddr, engine: Engine, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), addr.ip().to_string(), "swell-metrics.swell.svc".to_string()])?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    axum_server::bind_rustls(addr, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)))
+        .handle(handle)
+        .serve(router(engine).into_make_service())
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_as_the_hpa_sends_them() {
+        let s = parse_selector("scaledobject.swell.dev/name=web,scaledobject.swell.dev/cluster==east");
+        assert_eq!(s.get(LABEL_OBJECT).map(String::as_str), Some("web"));
+        assert_eq!(s.get(LABEL_CLUSTER).map(String::as_str), Some("east"));
+        assert!(parse_selector("").is_empty());
+    }
+}
