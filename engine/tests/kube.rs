@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{MetricEndpoint, Running, deployment, eventually, install_crds, namespace, replicas};
+use common::cluster::{MetricEndpoint, Running, deployment, eventually, install_swell_crds, namespace, replicas};
 use engine::actuate::Fence;
 use engine::spec::ScaledObject;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -44,7 +44,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
     let cp = ControlPlane::start().expect("control plane starts");
     let client = cp.client().await;
-    install_crds(&client).await;
+    install_swell_crds(&client).await;
     namespace(&client, "shop").await;
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(0).await;
@@ -109,7 +109,7 @@ async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
 async fn bad_input_is_rejected_or_reported_by_field_and_others_keep_scaling() {
     let cp = ControlPlane::start().expect("control plane starts");
     let client = cp.client().await;
-    install_crds(&client).await;
+    install_swell_crds(&client).await;
     namespace(&client, "shop").await;
     deployment(&client, "shop", "good", 0).await;
     let metric = MetricEndpoint::start(25).await;
@@ -172,7 +172,7 @@ async fn one_swell_scales_deployments_on_two_control_planes() {
     let (east, west) = (ControlPlane::start().expect("east starts"), ControlPlane::start().expect("west starts"));
     let (ce, cw) = (east.client().await, west.client().await);
     for c in [&ce, &cw] {
-        install_crds(c).await;
+        install_swell_crds(c).await;
         namespace(c, "shop").await;
         deployment(c, "shop", "web", 0).await;
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{MetricEndpoint, deployment, eventually, install_crds, namespace, replicas};
+use common::cluster::{MetricEndpoint, deployment, eventually, install_swell_crds, namespace, replicas};
 use engine::actuate::{Fence, KubeCluster};
 use engine::lease::{self, LeaseSettings};
 use engine::spec::ScaledObject;
@@ -78,7 +78,7 @@ fn a_killed_leader_is_replaced_within_the_lease_duration_and_terms_never_overlap
     let kubeconfig = cp.kubeconfig();
     let (client, metric) = main.block_on(async {
         let client = cp.client().await;
-        install_crds(&client).await;
+        install_swell_crds(&client).await;
         namespace(&client, "shop").await;
         namespace(&client, "swell").await;
         deployment(&client, "shop", "web", 0).await;

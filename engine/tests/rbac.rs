@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{MetricEndpoint, Running, create_yaml, deployment, eventually, install_crds, namespace, replicas};
+use common::cluster::{MetricEndpoint, Running, create_yaml, deployment, eventually, install_swell_crds, namespace, replicas};
 use engine::actuate::Fence;
 use engine::lease::{self, LeaseSettings};
 use engine::spec::ScaledObject;
@@ -32,7 +32,7 @@ fn so(name: &str, mode: &str, url: &str) -> ScaledObject {
 async fn swell_service_account_can_do_its_job_and_no_more() {
     let cp = ControlPlane::start().expect("control plane starts");
     let admin = cp.client().await;
-    install_crds(&admin).await;
+    install_swell_crds(&admin).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac");
     for file in ["serviceaccount.yaml", "clusterrole.yaml", "lease-role.yaml", "secrets-role.yaml"] {
         create_yaml(&admin, &std::fs::read_to_string(dir.join(file)).unwrap()).await;

@@ -222,3 +222,5 @@ impl Drop for ControlPlane {
         }
     }
 }
+
+pub mod k8s;
