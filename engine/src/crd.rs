@@ -205,6 +205,61 @@ pub struct PodIdentity {
     pub extra: BTreeMap<String, String>,
 }
 
+impl ScaledJobSpec {
+    /// Checks what the schema cannot; every error names the field.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.polling_interval == 0 {
+            return Err(Error::invalid("spec.pollingInterval", "must be at least 1 (seconds)"));
+        }
+        if self.min_replica_count < 0 {
+            return Err(Error::invalid("spec.minReplicaCount", "must be 0 or more"));
+        }
+        if self.max_replica_count < self.min_replica_count {
+            return Err(Error::invalid(
+                "spec.minReplicaCount",
+                format!("{} is greater than spec.maxReplicaCount {}", self.min_replica_count, self.max_replica_count),
+            ));
+        }
+        for (field, v) in [("spec.successfulJobsHistoryLimit", self.successful_jobs_history_limit), ("spec.failedJobsHistoryLimit", self.failed_jobs_history_limit)] {
+            if v < 0 {
+                return Err(Error::invalid(field, "must be 0 or more"));
+            }
+        }
+        if !self.job_target_ref.is_object() || self.job_target_ref.get("template").is_none() {
+            return Err(Error::invalid("spec.jobTargetRef.template", "is required: the pod template of the Jobs to run"));
+        }
+        if self.triggers.is_empty() {
+            return Err(Error::invalid("spec.triggers", "needs at least one trigger"));
+        }
+        self.strategy()?;
+        Ok(())
+    }
+
+    /// KEDA `scalingStrategy.strategy` with its parameters.
+    pub fn strategy(&self) -> crate::Result<crate::decide::JobStrategy> {
+        use crate::Error;
+        use crate::decide::JobStrategy;
+        let s = &self.scaling_strategy;
+        Ok(match s.strategy.as_deref().unwrap_or("default") {
+            "default" => JobStrategy::Default,
+            "accurate" => JobStrategy::Accurate,
+            "eager" => JobStrategy::Eager,
+            "custom" => {
+                let deduction = s.custom_scaling_queue_length_deduction.unwrap_or(0);
+                let raw = s.custom_scaling_running_job_percentage.as_deref().unwrap_or("1");
+                let percentage = raw.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
+                    Error::invalid("spec.scalingStrategy.customScalingRunningJobPercentage", format!("{raw:?} is not a number of 0 or more"))
+                })?;
+                JobStrategy::Custom { queue_length_deduction: deduction, running_job_percentage: percentage }
+            }
+            other => {
+                return Err(Error::invalid("spec.scalingStrategy.strategy", format!("{other:?} is not one of default, custom, accurate, eager")));
+            }
+        })
+    }
+}
+
 fn thirty() -> u32 {
     30
 }

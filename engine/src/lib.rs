@@ -9,6 +9,7 @@ mod error;
 pub mod lease;
 pub mod metrics;
 mod runtime;
+pub mod scaled_job;
 pub mod scalers;
 pub mod scheduler;
 pub mod sim;

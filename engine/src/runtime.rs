@@ -324,6 +324,15 @@ impl Engine {
         &self.inner.metrics
     }
 
+    /// What scalers share (HTTP pool, simulated cluster), for loops outside the engine's own.
+    pub fn scaler_context(&self) -> ScalerContext {
+        self.inner.ctx.clone()
+    }
+
+    pub fn scaler_timeout(&self) -> Duration {
+        self.inner.opts.scaler_timeout
+    }
+
     /// Tenants that own at least one object, sorted.
     pub fn tenants(&self) -> Vec<String> {
         let views = self.inner.views.read().expect("views lock");

@@ -81,7 +81,7 @@ impl KubeCluster {
         &self.fence
     }
 
-    fn fenced(&self, target: &str) -> Result<()> {
+    pub(crate) fn fenced(&self, target: &str) -> Result<()> {
         if self.fence.holds() {
             Ok(())
         } else {

@@ -1,11 +1,13 @@
 //! Actuation: moving a scale target to the replicas `decide` chose. One handle per cluster:
 //! the simulated cluster (demo, benchmarks) or a real one through kube-rs.
 
+mod jobs;
 mod kubernetes;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+pub use jobs::{JobCounts, LABEL_SCALED_JOB};
 pub use kubernetes::{HPA_PREFIX, KubeCluster, LABEL_CLUSTER, LABEL_OBJECT, external_metric_name, hpa_name, quantity};
 
 use crate::sim::SharedSim;

@@ -484,3 +484,72 @@ pub async fn list_clusters(db: &DatabaseConnection) -> Result<Vec<clusters::Mode
 pub async fn tenant_slug(db: &DatabaseConnection, id: i32) -> Result<Option<String>> {
     Ok(tenants::Entity::find_by_id(id).one(db).await?.map(|t| t.slug))
 }
+
+/// Creates or replaces a ScaledJob synced from a cluster (spec as JSON, status as last seen).
+pub async fn upsert_scaled_job(
+    db: &DatabaseConnection,
+    tenant_id: i32,
+    cluster_id: i32,
+    namespace: &str,
+    name: &str,
+    spec: serde_json::Value,
+    status: Option<serde_json::Value>,
+) -> Result<i32> {
+    use entities::scaled_jobs;
+    let now = Utc::now();
+    let existing = scaled_jobs::Entity::find()
+        .filter(scaled_jobs::Column::ClusterId.eq(cluster_id))
+        .filter(scaled_jobs::Column::Namespace.eq(namespace))
+        .filter(scaled_jobs::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    Ok(match existing {
+        Some(row) => {
+            let mut active: scaled_jobs::ActiveModel = row.into();
+            active.spec = Set(spec);
+            active.status = Set(status);
+            active.updated_at = Set(now);
+            active.update(db).await?.id
+        }
+        None => {
+            scaled_jobs::ActiveModel {
+                tenant_id: Set(tenant_id),
+                cluster_id: Set(cluster_id),
+                namespace: Set(namespace.into()),
+                name: Set(name.into()),
+                origin: Set("cluster".into()),
+                spec: Set(spec),
+                status: Set(status),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?
+            .id
+        }
+    })
+}
+
+pub async fn delete_scaled_job(db: &DatabaseConnection, cluster_id: i32, namespace: &str, name: &str) -> Result<()> {
+    use entities::scaled_jobs;
+    scaled_jobs::Entity::delete_many()
+        .filter(scaled_jobs::Column::ClusterId.eq(cluster_id))
+        .filter(scaled_jobs::Column::Namespace.eq(namespace))
+        .filter(scaled_jobs::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// (namespace, name) of every ScaledJob stored for a cluster.
+pub async fn scaled_jobs_of(db: &DatabaseConnection, cluster_id: i32) -> Result<Vec<(String, String)>> {
+    use entities::scaled_jobs;
+    Ok(scaled_jobs::Entity::find()
+        .filter(scaled_jobs::Column::ClusterId.eq(cluster_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.namespace, r.name))
+        .collect())
+}

@@ -3,6 +3,7 @@ pub mod clusters;
 pub mod decisions;
 pub mod metric_samples;
 pub mod overrides;
+pub mod scaled_jobs;
 pub mod scaled_objects;
 pub mod tenants;
 pub mod triggers;

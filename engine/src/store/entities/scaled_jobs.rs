@@ -1,0 +1,24 @@
+//! SeaORM entity, in the shape sea-orm-cli generates; the schema is owned by `migrations/`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "scaled_jobs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub tenant_id: i32,
+    pub cluster_id: i32,
+    pub namespace: String,
+    pub name: String,
+    pub origin: String,
+    pub spec: Json,
+    pub status: Option<Json>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
