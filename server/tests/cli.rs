@@ -112,3 +112,54 @@ fn demo_serves_health_readiness_metrics_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn deploy_crds_are_what_crdgen_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("crds");
+    let (code, err) = run(swell(dir.path()).arg("crdgen").arg("--out").arg(&out));
+    assert_eq!(code, 0, "{err}");
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
+    let mut names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4);
+    for name in names {
+        let fresh = std::fs::read_to_string(out.join(&name)).unwrap();
+        let kept = std::fs::read_to_string(committed.join(&name)).unwrap_or_default();
+        assert!(fresh == kept, "deploy/crds/{} is stale: run `swell crdgen`", name.to_string_lossy());
+    }
+}
+
+#[test]
+fn cluster_add_rejects_bad_input_by_flag_and_never_echoes_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/swell.db", dir.path().display());
+    std::fs::write(dir.path().join("not-a-kubeconfig"), "hello: [").unwrap();
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: s3cr3t-t0ken}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let key = "11".repeat(32);
+    let cases: [(&[&str], Option<&str>, &str); 4] = [
+        (&["cluster", "add", "east", "--kubeconfig", "missing.yaml"], Some(key.as_str()), "--kubeconfig missing.yaml"),
+        (&["cluster", "add", "east", "--kubeconfig", "not-a-kubeconfig"], Some(key.as_str()), "not a kubeconfig"),
+        (&["cluster", "add", "east", "--kubeconfig", "kubeconfig"], None, "secret_key"),
+        (&["cluster", "add", "east", "--kubeconfig", "kubeconfig"], Some("short"), "secret_key: must be 64 hex"),
+    ];
+    for (args, key, want) in cases {
+        let mut cmd = swell(dir.path());
+        cmd.args(args).args(["--database-url", &db]);
+        if let Some(k) = key {
+            cmd.env("SWELL_SECRET_KEY", k);
+        }
+        let (code, err) = run(&mut cmd);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want) && !err.contains("s3cr3t"), "{args:?}: {err}");
+    }
+    let (code, err) = run(swell(dir.path()).args(["cluster", "add", "east", "--kubeconfig", "kubeconfig", "--database-url", &db]).env("SWELL_SECRET_KEY", &key));
+    assert_eq!(code, 0, "{err}");
+    let out = swell(dir.path()).args(["cluster", "list", "--database-url", &db]).output().unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("east\tkubeconfig\tdefault") && !listed.contains("s3cr3t"), "{listed}");
+}
