@@ -187,3 +187,69 @@ async fn one_swell_scales_deployments_on_two_control_planes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scales_statefulsets_and_custom_resources_and_honours_pause_annotations() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    install_swell_crds(&client).await;
+    namespace(&client, "shop").await;
+    // A custom resource with a scale subresource.
+    let widget: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                         "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+                         "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}},
+                     "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}}}]}
+    }))
+    .unwrap();
+    testenv::k8s::install_crds(&client, vec![widget]).await;
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"));
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "shop", &ar);
+    let w: DynamicObject = serde_json::from_value(serde_json::json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"replicas": 0}})).unwrap();
+    widgets.create(&PostParams::default(), &w).await.unwrap();
+    // A StatefulSet.
+    common::cluster::create_yaml(
+        &client,
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: shop}\nspec:\n  replicas: 0\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: db, image: registry.invalid/db:1}]}\n",
+    )
+    .await;
+    deployment(&client, "shop", "paused", 0).await;
+
+    let metric = MetricEndpoint::start(25).await;
+    let _running = Running::start(vec![("east", client.clone(), Fence::always())]).await;
+    let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
+    let pp = PostParams::default();
+    let target = |name: &str, kind: &str, api_version: &str| serde_json::json!({"scaleTargetRef": {"name": name, "kind": kind, "apiVersion": api_version}});
+    api.create(&pp, &scaled_object("widget", direct_spec("w", &metric.url, target("w", "Widget", "example.com/v1")))).await.unwrap();
+    api.create(&pp, &scaled_object("db", direct_spec("db", &metric.url, target("db", "StatefulSet", "apps/v1")))).await.unwrap();
+    let mut paused = scaled_object("paused", direct_spec("paused", &metric.url, serde_json::json!({})));
+    paused.metadata.annotations = Some([("autoscaling.keda.sh/paused-replicas".to_string(), "2".to_string())].into());
+    api.create(&pp, &paused).await.unwrap();
+
+    // ceil(25 / 10) = 3 for the Widget and the StatefulSet; the paused one held at 2.
+    eventually("Widget w at 3", WAIT, || async {
+        widgets.get("w").await.ok()?.data["spec"]["replicas"].as_i64().filter(|r| *r == 3).map(|_| ())
+    })
+    .await;
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), "shop");
+    eventually("StatefulSet db at 3", WAIT, || async { (sts.get("db").await.ok()?.spec?.replicas == Some(3)).then_some(()) }).await;
+    eventually("paused held at 2, Paused=True", WAIT, || async {
+        let s = api.get("paused").await.ok()?.status?;
+        (s.conditions.iter().any(|c| c.type_ == "Paused" && c.status == "True")).then_some(())
+    })
+    .await;
+    assert_eq!(replicas(&client, "shop", "paused").await, 2);
+    // Removing the annotation resumes scaling from the metric.
+    api.patch("paused", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"autoscaling.keda.sh/paused-replicas": null}}})))
+        .await
+        .unwrap();
+    eventually("paused resumed to 3", WAIT, || async { (replicas(&client, "shop", "paused").await == 3).then_some(()) }).await;
+}

@@ -29,7 +29,7 @@ struct Instance {
     id: &'static str,
     rt: Option<Runtime>,
     fence: Fence,
-    _stop: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
 }
 
 impl Instance {
@@ -49,7 +49,7 @@ impl Instance {
             let settings = LeaseSettings { namespace: "swell".into(), name: "swell-leader".into(), identity: id.into(), duration: DURATION, grace: GRACE };
             tokio::spawn(async move { lease::run(client, settings, vec![f], engine.metrics(), rx).await.unwrap() });
         });
-        Instance { id, rt: Some(rt), fence, _stop: stop }
+        Instance { id, rt: Some(rt), fence, stop }
     }
 
     /// The process dies: every task stops where it is, nothing is released.
@@ -171,5 +171,16 @@ fn a_killed_leader_is_replaced_within_the_lease_duration_and_terms_never_overlap
         }
     }
     assert!(writes.iter().any(|w| w.2 == new && w.1 == 6), "the new leader's write is recorded: {writes:?}");
+
+    // A clean shutdown releases the lease at once (no one waits out the duration).
+    follower.stop.send(true).unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "swell");
+    let released = Instant::now();
+    main.block_on(eventually("the lease released on shutdown", Duration::from_secs(DURATION - GRACE), || async {
+        let holder = leases.get("swell-leader").await.ok()?.spec?.holder_identity;
+        (holder.as_deref() != Some(follower.id)).then_some(())
+    }));
+    assert!(!follower.fence.holds(), "a stopped instance still holds its fence");
+    eprintln!("lease released {} ms after shutdown began", released.elapsed().as_millis());
     follower.kill();
 }
