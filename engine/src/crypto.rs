@@ -91,3 +91,24 @@ mod tests {
         }
     }
 }
+
+/// `bytes` random bytes from the system's secure generator, as hex (for new secrets).
+pub fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new().fill(&mut buf).map_err(|_| Error::invalid("secret", "no randomness available"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Checks `signature` (hex) as HMAC-SHA256 of `message` under `key`, in constant time.
+pub fn verify_hmac_sha256(key: &[u8], message: &[u8], signature_hex: &str) -> bool {
+    let sig: Option<Vec<u8>> = (signature_hex.len() == 64 && signature_hex.is_ascii())
+        .then(|| (0..32).map(|i| u8::from_str_radix(&signature_hex[2 * i..2 * i + 2], 16).ok()).collect())
+        .flatten();
+    let Some(sig) = sig else { return false };
+    ring::hmac::verify(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message, &sig).is_ok()
+}
+
+/// HMAC-SHA256 of `message` under `key`, as hex (what a webhook sender computes).
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -8,6 +8,7 @@ pub mod demo;
 mod error;
 pub mod lease;
 pub mod metrics;
+pub mod push;
 mod runtime;
 pub mod scaled_job;
 pub mod scalers;

@@ -24,6 +24,11 @@ pub struct ScalerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
     pub rule: String,
 }
@@ -46,6 +51,8 @@ pub struct Metrics {
     pub scale_writes: Counter,
     /// 1 while this instance holds the leader lease (or runs without election).
     pub leader: Gauge,
+    /// Webhook pushes by outcome (accepted, bad_signature, stale, unknown_source, …).
+    pub webhook_requests: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -68,6 +75,7 @@ impl Default for Metrics {
             rows_dropped: Counter::default(),
             scale_writes: Counter::default(),
             leader: Gauge::default(),
+            webhook_requests: Family::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -85,6 +93,7 @@ impl Default for Metrics {
         registry.register("store_records_dropped", "Poll records dropped because SQL could not keep up", m.rows_dropped.clone());
         registry.register("scale_writes", "Scale subresource writes to real clusters", m.scale_writes.clone());
         registry.register("leader", "1 while this instance may actuate (holds the leader lease)", m.leader.clone());
+        registry.register("webhook_requests", "Webhook pushes by outcome", m.webhook_requests.clone());
         Metrics { registry, ..m }
     }
 }

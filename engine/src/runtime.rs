@@ -170,6 +170,16 @@ struct Slot {
     /// Consecutive failed actuations, for the retry backoff.
     retries: AtomicU32,
     runtime: Arc<Mutex<ObjectRuntime>>,
+    /// Tasks that poll the object at once when one of its push scalers fires.
+    push_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        for t in self.push_tasks.get_mut().expect("push tasks lock").drain(..) {
+            t.abort();
+        }
+    }
 }
 
 impl Slot {
@@ -179,6 +189,7 @@ impl Slot {
             next_due: std::sync::Mutex::new(due),
             retries: AtomicU32::new(0),
             runtime: Arc::new(Mutex::new(runtime)),
+            push_tasks: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -299,7 +310,7 @@ impl Engine {
             }
             views.insert(view.id, view);
         }
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 db,
                 opts,
@@ -313,7 +324,53 @@ impl Engine {
                 started,
                 clusters: RwLock::new(HashMap::new()),
             }),
-        })
+        };
+        let slots: Vec<(i32, Arc<Slot>)> = engine.inner.objects.read().expect("objects lock").iter().map(|(id, s)| (*id, s.clone())).collect();
+        for (id, slot) in slots {
+            let tasks = engine.watch_pushes(id, &slot.runtime.lock().await.scalers);
+            *slot.push_tasks.lock().expect("push tasks lock") = tasks;
+        }
+        Ok(engine)
+    }
+
+    /// Whether Swell itself moves this object 1 ↔ N (direct mode, or the simulated cluster).
+    fn direct(&self, obj: &StoredObject) -> bool {
+        obj.spec.actuation == Actuation::Direct || obj.cluster_kind == "simulated"
+    }
+
+    /// One task per push scaler of an object: on every push, poll the object now.
+    fn watch_pushes(&self, id: i32, scalers: &[Box<dyn Scaler>]) -> Vec<tokio::task::JoinHandle<()>> {
+        scalers
+            .iter()
+            .filter_map(|s| s.as_push())
+            .map(|push| {
+                let mut changes = push.changes();
+                changes.mark_unchanged();
+                let inner = Arc::downgrade(&self.inner);
+                tokio::spawn(async move {
+                    while changes.changed().await.is_ok() {
+                        let Some(inner) = inner.upgrade() else { break };
+                        Engine { inner }.poll_now(id);
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Schedules an object's next poll for right now (a push arrived).
+    pub fn poll_now(&self, id: i32) {
+        let slot = self.inner.objects.read().expect("objects lock").get(&id).cloned();
+        if let Some(slot) = slot {
+            let now = Instant::now();
+            *slot.next_due.lock().expect("due lock") = now;
+            self.inner.schedule.lock().expect("schedule lock").push(now, id);
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// Applies a pushed value (webhook) and wakes the objects that read it.
+    pub fn push(&self, tenant: &str, source: &str, update: crate::push::PushUpdate) -> f64 {
+        self.inner.ctx.push.push(tenant, source, update)
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -502,6 +559,14 @@ impl Engine {
         match result {
             Ok((decision, prev, inputs)) => {
                 let id = obj.stored.id;
+                // In direct mode Swell is also the HPA: after activation (0 → max(min, 1)),
+                // take the next step from the metric at once instead of a polling interval later.
+                if decision.rule == decide::Rule::Activate && self.direct(&obj.stored) {
+                    let again = Instant::now();
+                    *slot.next_due.lock().expect("due lock") = again;
+                    self.inner.schedule.lock().expect("schedule lock").push(again, id);
+                    self.inner.wake.notify_one();
+                }
                 let opts = &self.inner.opts;
                 let sample_due = obj.last_sampled.is_none_or(|t| now - t >= opts.sample_every);
                 let samples: Vec<NewSample> = if sample_due {
@@ -763,7 +828,7 @@ impl Engine {
         extras: ObjectExtras,
     ) -> Result<i32> {
         spec.validate()?;
-        let scalers = spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, &self.inner.ctx)).collect::<Result<Vec<_>>>()?;
+        let scalers = spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, &self.inner.ctx, tenant)).collect::<Result<Vec<_>>>()?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
         let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
         let id = store::upsert_scaled_object(&self.inner.db, tenant_row.id, cluster_row.id, namespace, name, origin, &spec).await?;
@@ -786,15 +851,22 @@ impl Engine {
                 if obj.stored.spec != stored.spec {
                     obj.hpa_applied = false;
                 }
+                let tasks = self.watch_pushes(id, &scalers);
+                for old in std::mem::replace(&mut *slot.push_tasks.lock().expect("push tasks lock"), tasks) {
+                    old.abort();
+                }
                 obj.stored = stored;
                 obj.scalers = scalers;
                 obj.extras = extras;
             }
             None => {
                 let due = Instant::now();
+                let tasks = self.watch_pushes(id, &scalers);
                 let mut runtime = ObjectRuntime::new(stored, scalers, None, Utc::now());
                 runtime.extras = extras;
-                self.inner.objects.write().expect("objects lock").insert(id, Arc::new(Slot::new(runtime, due)));
+                let slot = Slot::new(runtime, due);
+                *slot.push_tasks.lock().expect("push tasks lock") = tasks;
+                self.inner.objects.write().expect("objects lock").insert(id, Arc::new(slot));
                 self.inner.schedule.lock().expect("schedule lock").push(due, id);
                 self.inner.wake.notify_one();
             }
@@ -976,5 +1048,5 @@ impl Engine {
 
 fn build_scalers(stored: &StoredObject, ctx: &ScalerContext) -> Result<Vec<Box<dyn Scaler>>> {
     stored.spec.validate()?;
-    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx)).collect()
+    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx, &stored.tenant)).collect()
 }

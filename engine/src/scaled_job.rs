@@ -27,9 +27,9 @@ pub struct JobPoll {
     pub explanation: String,
 }
 
-pub fn build_scalers(spec: &ScaledJobSpec, ctx: &ScalerContext) -> Result<Vec<Box<dyn Scaler>>> {
+pub fn build_scalers(spec: &ScaledJobSpec, ctx: &ScalerContext, tenant: &str) -> Result<Vec<Box<dyn Scaler>>> {
     spec.validate()?;
-    spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx)).collect()
+    spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx, tenant)).collect()
 }
 
 pub async fn poll_once(cluster: &KubeCluster, sj: &ScaledJob, scalers: &[Box<dyn Scaler>], timeout: Duration) -> Result<JobPoll> {

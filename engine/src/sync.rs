@@ -186,7 +186,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
             }
         }
     };
-    let scalers = match crate::scaled_job::build_scalers(&sj.spec, &shared.engine.scaler_context()) {
+    let scalers = match crate::scaled_job::build_scalers(&sj.spec, &shared.engine.scaler_context(), &shared.tenant) {
         Ok(s) => s,
         Err(e) => {
             write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;

@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_initial;
 mod m20261129_000002_cluster_tenant;
+mod m20261129_000003_webhook_sources;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_initial::Migration), Box::new(m20261129_000002_cluster_tenant::Migration)]
+        vec![
+            Box::new(m20261129_000001_initial::Migration),
+            Box::new(m20261129_000002_cluster_tenant::Migration),
+            Box::new(m20261129_000003_webhook_sources::Migration),
+        ]
     }
 }

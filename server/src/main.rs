@@ -1,7 +1,9 @@
 //! `swell`: the server (`serve`), the embedded demo (`demo`) and operator commands.
 
 mod clusters;
+mod hooks_cli;
 mod config;
+mod hooks;
 mod metrics_api;
 mod web;
 
@@ -51,10 +53,25 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Manage webhook sources (`POST /hooks/{tenant}/{source}`).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Write Swell's CustomResourceDefinitions as YAML (one file each).
     Crdgen {
         #[arg(long, default_value = "deploy/crds")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Create a source (or rotate its secret): prints the new HMAC secret once.
+    Add {
+        source: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
     },
 }
 
@@ -128,6 +145,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         tracing::info!(database = %redact_url(&config.database_url), "migrations applied");
         return Ok(Ok(()));
     }
+    if let Command::Webhook { command: WebhookCommand::Add { source, tenant } } = &command {
+        return Ok(hooks_cli::add(&db, &config, tenant, source).await?.map_err(Startup));
+    }
     if let Command::Cluster { command } = &command {
         return Ok(match command {
             ClusterCommand::Add { name, kubeconfig, in_cluster: _, tenant } => clusters::add(&db, &config, name, kubeconfig.as_deref(), tenant).await?.map_err(Startup),
@@ -179,7 +199,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
             Err(msg) => return Ok(Err(Startup(msg))),
         }
     }
-    let state = web::AppState { leptos_options, engine };
+    let sealer = match config.secret_key.as_deref().map(engine::crypto::Sealer::from_hex) {
+        None => None,
+        Some(Ok(s)) => Some(Arc::new(s)),
+        Some(Err(e)) => return Ok(Err(Startup(e.to_string()))),
+    };
+    let hooks = Arc::new(hooks::Hooks::new(engine.clone(), sealer));
+    let state = web::AppState { leptos_options, engine, hooks };
     tracing::info!(address = %listener.local_addr()?, "listening; dashboard at http://{}", listener.local_addr()?);
     web::launch(listener, state, shutdown_signal()).await.context("while serving")?;
     let _ = stop_tx.send(true);

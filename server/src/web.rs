@@ -19,12 +19,14 @@ use tower_http::compression::CompressionLayer;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub engine: Engine,
+    pub hooks: std::sync::Arc<crate::hooks::Hooks>,
 }
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
+    let hooks = crate::hooks::router(state.hooks.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new())
         .with_state(state)
+        .merge(hooks)
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.

@@ -26,7 +26,7 @@ fn trigger(metadata: &[(&str, &str)]) -> Trigger {
 }
 
 async fn read(t: &Trigger) -> engine::Result<(f64, bool)> {
-    let scaler = scalers::build(t, 0, &ScalerContext::new(None))?;
+    let scaler = scalers::build(t, 0, &ScalerContext::new(None), "default")?;
     let (values, active) = scaler.metrics_and_activity().await?;
     Ok((values[0].value, active))
 }

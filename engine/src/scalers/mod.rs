@@ -5,6 +5,7 @@ mod cron;
 mod metrics_api;
 mod prometheus;
 mod simulated;
+mod webhook;
 
 use async_trait::async_trait;
 
@@ -36,6 +37,16 @@ pub trait Scaler: Send + Sync {
     async fn metrics_and_activity(&self) -> Result<(Vec<MetricValue>, bool)>;
     fn metric_spec(&self) -> MetricSpec;
     async fn close(&self) {}
+    /// The push side of this scaler, if it has one.
+    fn as_push(&self) -> Option<&dyn PushScaler> {
+        None
+    }
+}
+
+/// A source that pushes (KEDA's `PushScaler`): besides being polled like any scaler, it
+/// hands out a stream of change notifications; the engine polls the object at once on each.
+pub trait PushScaler: Send + Sync {
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }
 
 /// What scalers share: one HTTP connection pool, the simulated cluster.
@@ -43,6 +54,8 @@ pub trait Scaler: Send + Sync {
 pub struct ScalerContext {
     pub sim: Option<SharedSim>,
     pub http: reqwest::Client,
+    /// Values pushed through webhooks.
+    pub push: std::sync::Arc<crate::push::PushBoard>,
 }
 
 impl ScalerContext {
@@ -51,14 +64,14 @@ impl ScalerContext {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        ScalerContext { sim, http }
+        ScalerContext { sim, http, push: Default::default() }
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "simulated"];
+pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "simulated", "webhook"];
 
-/// Builds the scaler for trigger number `index` of a spec.
-pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box<dyn Scaler>> {
+/// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
+pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
     let field = format!("spec.triggers[{index}]");
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
@@ -66,6 +79,7 @@ pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext) -> Result<Box
         "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "simulated" => Ok(Box::new(simulated::SimulatedScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
+        "webhook" => Ok(Box::new(webhook::WebhookScaler::new(&field, metric_name, &trigger.metadata, ctx, tenant)?)),
         other => Err(Error::invalid(
             format!("{field}.type"),
             format!("unknown trigger type {other:?}; known types: {}", KNOWN_TYPES.join(", ")),

@@ -553,3 +553,38 @@ pub async fn scaled_jobs_of(db: &DatabaseConnection, cluster_id: i32) -> Result<
         .map(|r| (r.namespace, r.name))
         .collect())
 }
+
+/// Creates or replaces (rotates) a tenant's webhook source with its sealed secret.
+pub async fn put_webhook_source(db: &DatabaseConnection, tenant_id: i32, name: &str, secret_enc: Vec<u8>, actor: &str) -> Result<()> {
+    use entities::webhook_sources;
+    let existing = webhook_sources::Entity::find()
+        .filter(webhook_sources::Column::TenantId.eq(tenant_id))
+        .filter(webhook_sources::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    match existing {
+        Some(row) => {
+            let mut active: webhook_sources::ActiveModel = row.into();
+            active.secret_enc = Set(secret_enc);
+            active.update(db).await?;
+        }
+        None => {
+            webhook_sources::ActiveModel { tenant_id: Set(tenant_id), name: Set(name.into()), secret_enc: Set(secret_enc), created_at: Set(Utc::now()), ..Default::default() }
+                .insert(db)
+                .await?;
+        }
+    }
+    audit(db, Some(tenant_id), actor, "webhook_source.put", name, serde_json::json!({})).await
+}
+
+/// The sealed secret of a tenant's webhook source, if both exist.
+pub async fn webhook_secret(db: &DatabaseConnection, tenant: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    use entities::webhook_sources;
+    let Some(t) = find_tenant(db, tenant).await? else { return Ok(None) };
+    Ok(webhook_sources::Entity::find()
+        .filter(webhook_sources::Column::TenantId.eq(t.id))
+        .filter(webhook_sources::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .map(|r| r.secret_enc))
+}

@@ -7,3 +7,4 @@ pub mod scaled_jobs;
 pub mod scaled_objects;
 pub mod tenants;
 pub mod triggers;
+pub mod webhook_sources;
