@@ -51,6 +51,7 @@ install_system() {
   command -v chromium >/dev/null || missing+=(chromium)
   command -v prometheus >/dev/null || missing+=(prometheus)
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
@@ -215,7 +216,9 @@ cmd_test() {
   WORK=$(mktemp -d /tmp/swell-test.XXXXXX)
   phase install install_all
   export TEST_SERVICES_DIR="$WORK/services"
-  trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; summary_once' EXIT
+  # Brokers the tests start die with them; epmd (Erlang's port mapper) detaches, so it is
+  # stopped here.
+  trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; pkill -x epmd 2>/dev/null || true; summary_once' EXIT
   phase services services_up
   phase wasm-deps check_wasm_deps || rc=1
   # etcd, kube-apiserver, kube-controller-manager from the Go module proxy (cached by go.sum).

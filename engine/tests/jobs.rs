@@ -124,7 +124,8 @@ async fn history_limits_prune_finished_jobs_and_the_loop_runs_from_the_crd() {
                 {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
                 {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]),
         };
-        let mut status = serde_json::json!({"conditions": conditions, "startTime": now});
+        // active 0: the job controller may already have started a pod for it.
+        let mut status = serde_json::json!({"conditions": conditions, "startTime": now, "active": 0});
         if *outcome == "Complete" {
             status["completionTime"] = now.clone().into();
             status["succeeded"] = 1.into();

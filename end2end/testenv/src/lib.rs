@@ -23,7 +23,7 @@ pub struct ControlPlane {
     pub token: String,
 }
 
-fn free_port() -> io::Result<u16> {
+pub(crate) fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -224,3 +224,4 @@ impl Drop for ControlPlane {
 }
 
 pub mod k8s;
+pub mod rabbitmq;

@@ -4,6 +4,7 @@
 mod cron;
 mod metrics_api;
 mod prometheus;
+pub mod rabbitmq;
 mod simulated;
 mod webhook;
 
@@ -56,6 +57,8 @@ pub struct ScalerContext {
     pub http: reqwest::Client,
     /// Values pushed through webhooks.
     pub push: std::sync::Arc<crate::push::PushBoard>,
+    /// One AMQP connection per RabbitMQ broker.
+    pub amqp: std::sync::Arc<rabbitmq::AmqpPool>,
 }
 
 impl ScalerContext {
@@ -64,11 +67,11 @@ impl ScalerContext {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        ScalerContext { sim, http, push: Default::default() }
+        ScalerContext { sim, http, push: Default::default(), amqp: Default::default() }
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "simulated", "webhook"];
+pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
 
 /// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
@@ -78,6 +81,7 @@ pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str)
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
         "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
+        "rabbitmq" => Ok(Box::new(rabbitmq::RabbitMqScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "simulated" => Ok(Box::new(simulated::SimulatedScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "webhook" => Ok(Box::new(webhook::WebhookScaler::new(&field, metric_name, &trigger.metadata, ctx, tenant)?)),
         other => Err(Error::invalid(
