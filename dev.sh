@@ -45,6 +45,7 @@ install_system() {
   command -v cc >/dev/null || missing+=(build-essential)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v python3 >/dev/null || missing+=(python3)
+  python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
   command -v curl >/dev/null || missing+=(curl)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v npm >/dev/null || missing+=(nodejs npm)
@@ -77,6 +78,18 @@ install_rust_tools() {
     # Not --locked: its lock file names a crate version the index no longer has.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
+}
+
+# moto (an SQS- and STS-speaking server) from PyPI, in a venv in the cache.
+MOTO_VERSION=5.2.5
+install_moto() {
+  local venv="$CACHE/venv-moto"
+  if [ "$("$venv/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+  fi
+  export MOTO_SERVER="$venv/bin/moto_server"
 }
 
 install_npm() {
@@ -215,6 +228,7 @@ cmd_test() {
   started=$(date +%s)
   WORK=$(mktemp -d /tmp/swell-test.XXXXXX)
   phase install install_all
+  phase install-moto install_moto
   export TEST_SERVICES_DIR="$WORK/services"
   # Brokers the tests start die with them; epmd (Erlang's port mapper) detaches, so it is
   # stopped here.

@@ -224,4 +224,5 @@ impl Drop for ControlPlane {
 }
 
 pub mod k8s;
+pub mod moto;
 pub mod rabbitmq;

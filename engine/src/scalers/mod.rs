@@ -1,6 +1,7 @@
 //! Event sources. One file per source; `build` is the one alphabetical registry.
 //! How to add a source: see README.md beside this file.
 
+mod aws_sqs;
 mod cron;
 mod metrics_api;
 mod prometheus;
@@ -71,13 +72,14 @@ impl ScalerContext {
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["cron", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
+pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
 
 /// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
     let field = format!("spec.triggers[{index}]");
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
+        "aws-sqs-queue" => Ok(Box::new(aws_sqs::SqsScaler::new(&field, metric_name, &trigger.metadata)?)),
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
         "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
