@@ -1,6 +1,7 @@
 //! Swell's scaling engine: specs, scalers, decisions, actuation, storage. No web code.
 
 pub mod actuate;
+pub mod auth;
 pub mod crd;
 pub mod crypto;
 pub mod decide;
@@ -19,6 +20,12 @@ pub mod store;
 pub mod sync;
 
 pub use error::{Error, Result};
+
+/// Picks ring as rustls's process-wide crypto provider (the AWS SDK also compiles in
+/// aws-lc-rs, and rustls will not choose between two on its own). Idempotent.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use decide::OverrideInput;
 pub use runtime::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectExtras, ObjectView};
 pub use sea_orm::DatabaseConnection;

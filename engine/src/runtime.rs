@@ -138,12 +138,26 @@ struct ObjectRuntime {
 }
 
 /// What a ScaledObject synced from a cluster carries beyond its spec.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ObjectExtras {
     /// KEDA's pause annotations.
     pub pause: decide::Pause,
     /// The CRD object, as owner of the HPA Swell creates for it.
     pub owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+    /// Per trigger, the parameters its `authenticationRef` resolved to (secret values: kept
+    /// in memory only, merged into the trigger's metadata when its scaler is built).
+    pub auth_params: Vec<BTreeMap<String, String>>,
+}
+
+/// Never print resolved secrets.
+impl std::fmt::Debug for ObjectExtras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectExtras")
+            .field("pause", &self.pause)
+            .field("owner", &self.owner.as_ref().map(|o| &o.name))
+            .field("auth_params", &self.auth_params.iter().map(|p| p.keys().collect::<Vec<_>>()).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl ObjectRuntime {
@@ -281,6 +295,7 @@ impl Engine {
     /// Loads every ScaledObject from SQL and builds its scalers. An object that cannot be
     /// built is kept, with its error shown, so one bad spec does not stop the rest.
     pub async fn new(db: DatabaseConnection, opts: EngineOptions) -> Result<Engine> {
+        crate::init_tls();
         let ctx = ScalerContext::new(opts.sim.clone());
         let now = Utc::now();
         let started = Instant::now();
@@ -828,7 +843,21 @@ impl Engine {
         extras: ObjectExtras,
     ) -> Result<i32> {
         spec.validate()?;
-        let scalers = spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, &self.inner.ctx, tenant)).collect::<Result<Vec<_>>>()?;
+        let scalers = spec
+            .triggers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match extras.auth_params.get(i).filter(|p| !p.is_empty()) {
+                // Secret parameters fill the trigger's metadata for its scaler only; the spec
+                // stored in SQL never holds them.
+                Some(params) => {
+                    let mut t = t.clone();
+                    t.metadata.extend(params.clone());
+                    scalers::build(&t, i, &self.inner.ctx, tenant)
+                }
+                None => scalers::build(t, i, &self.inner.ctx, tenant),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
         let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
         let id = store::upsert_scaled_object(&self.inner.db, tenant_row.id, cluster_row.id, namespace, name, origin, &spec).await?;

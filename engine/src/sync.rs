@@ -28,6 +28,7 @@ pub const FINALIZER: &str = "swell.dev/finalizer";
 
 /// A kube client from a kubeconfig's text (its current context).
 pub async fn client_from_kubeconfig(yaml: &str) -> Result<Client> {
+    crate::init_tls();
     let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).map_err(|e| Error::invalid("kubeconfig", format!("does not parse: {e}")))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
@@ -259,8 +260,10 @@ impl Shared {
             }
         }
         let annotations: BTreeMap<String, String> = so.annotations().clone();
-        let result = match Pause::from_annotations(&annotations) {
-            Ok(pause) => {
+        let auth = crate::auth::resolve(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec).await;
+        let result = match (Pause::from_annotations(&annotations), auth) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(pause), Ok(auth_params)) => {
                 let owner = so.uid().map(|uid| OwnerReference {
                     api_version: ScaledObject::api_version(&()).into(),
                     kind: ScaledObject::kind(&()).into(),
@@ -270,10 +273,9 @@ impl Shared {
                     block_owner_deletion: None,
                 });
                 self.engine
-                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner })
+                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params })
                     .await
             }
-            Err(e) => Err(e),
         };
         match result {
             Ok(_) => {

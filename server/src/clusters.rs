@@ -106,7 +106,7 @@ pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<b
         let fence = if config.leader_election { Fence::elected() } else { Fence::always() };
         fences.push(fence.clone());
         home.get_or_insert_with(|| client.clone());
-        let cluster = Arc::new(KubeCluster::new(row.name.clone(), client, fence).with_instance(&instance));
+        let cluster = Arc::new(KubeCluster::new(row.name.clone(), client, fence).with_instance(&instance).with_namespace(&config.lease_namespace));
         let tenant = match row.tenant_id {
             Some(id) => store::tenant_slug(engine.db(), id).await?.unwrap_or_else(|| "default".into()),
             None => "default".into(),

@@ -105,6 +105,7 @@ fn main() -> ExitCode {
         Err(msg) => return startup_failed(&msg),
     };
     init_tracing(&config.log);
+    engine::init_tls();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli.command, config)) {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -156,6 +156,8 @@ impl ControlPlane {
     /// A client acting as the admin, or impersonating `user` (e.g.
     /// `system:serviceaccount:swell:swell`) when given.
     pub async fn client_as(&self, user: Option<&str>) -> kube::Client {
+        // Both ring and aws-lc-rs are compiled in (kube, the AWS SDK): pick ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig()).expect("kubeconfig parses");
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("kubeconfig loads");
         if let Some(user) = user {

@@ -60,11 +60,23 @@ pub struct KubeCluster {
     /// The field manager of scale writes: `swell-<instance>`, so the target's managedFields
     /// show which instance wrote last.
     field_manager: String,
+    /// Swell's own namespace (Secrets of ClusterTriggerAuthentications, the lease).
+    namespace: String,
 }
 
 impl KubeCluster {
     pub fn new(name: impl Into<String>, client: Client, fence: Fence) -> Self {
-        KubeCluster { name: name.into(), client, fence, kinds: Mutex::new(HashMap::new()), field_manager: FIELD_MANAGER.into() }
+        KubeCluster { name: name.into(), client, fence, kinds: Mutex::new(HashMap::new()), field_manager: FIELD_MANAGER.into(), namespace: "swell".into() }
+    }
+
+    /// Sets Swell's own namespace (default `swell`).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     /// Names this instance in the field manager of its scale writes.

@@ -1,0 +1,112 @@
+//! Trigger authentication for objects synced from a cluster: a trigger's `authenticationRef`
+//! names a TriggerAuthentication (in the object's namespace) or a
+//! ClusterTriggerAuthentication (its Secrets in Swell's namespace); `secretTargetRef` reads
+//! Secret keys, `env` reads the scale target's container environment (literal values and
+//! `secretKeyRef`), `podIdentity` selects the provider's default chain. The values go to the
+//! scaler in memory only: never into SQL, logs, errors, metrics or pages. Errors name the
+//! field and the object, never a value.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Container, Secret};
+use kube::Client;
+use kube::api::Api;
+
+use crate::crd::{ClusterTriggerAuthentication, TriggerAuthentication, TriggerAuthenticationSpec};
+use crate::spec::ScaledObjectSpec;
+use crate::{Error, Result};
+
+fn kube_error(field: &str, what: &str, e: &kube::Error) -> Error {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => {
+            Error::invalid(field, format!("Swell may not read {what}: grant it (deploy/rbac/secrets-role.yaml binds swell-secrets-reader per namespace)"))
+        }
+        other => Error::invalid(field, format!("reading {what}: {other}")),
+    }
+}
+
+async fn secret_value(client: &Client, namespace: &str, name: &str, key: &str, field: &str) -> Result<String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let what = format!("Secret {namespace}/{name}");
+    let secret = api.get_opt(name).await.map_err(|e| kube_error(field, &what, &e))?.ok_or_else(|| Error::invalid(field, format!("{what} does not exist")))?;
+    let bytes = secret.data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.clone());
+    let bytes = bytes
+        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()))
+        .ok_or_else(|| Error::invalid(field, format!("{what} has no key {key:?}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::invalid(field, format!("{what} key {key:?} is not UTF-8 text")))
+}
+
+/// The scale target's containers (Deployment or StatefulSet), for `env` references.
+async fn target_containers(client: &Client, namespace: &str, spec: &ScaledObjectSpec, field: &str) -> Result<Vec<Container>> {
+    let t = &spec.scale_target_ref;
+    let what = format!("{} {namespace}/{}", t.kind, t.name);
+    let pod = match t.kind.as_str() {
+        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(&t.name).await.map(|d| d.and_then(|d| d.spec).map(|s| s.template)),
+        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace).get_opt(&t.name).await.map(|d| d.and_then(|d| d.spec).map(|s| s.template)),
+        other => return Err(Error::invalid(field, format!("env references need a Deployment or StatefulSet target, not {other}"))),
+    }
+    .map_err(|e| kube_error(field, &what, &e))?
+    .ok_or_else(|| Error::invalid(field, format!("{what} does not exist")))?;
+    Ok(pod.spec.map(|s| s.containers).unwrap_or_default())
+}
+
+/// Resolves every trigger's `authenticationRef` (empty maps for triggers without one).
+pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, spec: &ScaledObjectSpec) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut out = Vec::with_capacity(spec.triggers.len());
+    for (i, trigger) in spec.triggers.iter().enumerate() {
+        let Some(r) = &trigger.authentication_ref else {
+            out.push(BTreeMap::new());
+            continue;
+        };
+        let field = format!("spec.triggers[{i}].authenticationRef");
+        let (auth, secret_ns): (TriggerAuthenticationSpec, &str) = match r.kind.as_deref().unwrap_or("TriggerAuthentication") {
+            "TriggerAuthentication" => {
+                let what = format!("TriggerAuthentication {namespace}/{}", r.name);
+                let ta = Api::<TriggerAuthentication>::namespaced(client.clone(), namespace).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
+                (ta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec, namespace)
+            }
+            "ClusterTriggerAuthentication" => {
+                let what = format!("ClusterTriggerAuthentication {}", r.name);
+                let cta = Api::<ClusterTriggerAuthentication>::all(client.clone()).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
+                (cta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec.inner, swell_namespace)
+            }
+            other => return Err(Error::invalid(format!("{field}.kind"), format!("{other:?} is not TriggerAuthentication or ClusterTriggerAuthentication"))),
+        };
+        let mut params = BTreeMap::new();
+        for (j, s) in auth.secret_target_ref.iter().enumerate() {
+            let f = format!("{field} → secretTargetRef[{j}] ({})", s.parameter);
+            params.insert(s.parameter.clone(), secret_value(client, secret_ns, &s.name, &s.key, &f).await?);
+        }
+        if !auth.env.is_empty() {
+            let containers = target_containers(client, namespace, spec, &field).await?;
+            for (j, e) in auth.env.iter().enumerate() {
+                let f = format!("{field} → env[{j}] ({})", e.parameter);
+                let container = match &e.container_name {
+                    Some(name) => containers.iter().find(|c| &c.name == name).ok_or_else(|| Error::invalid(&f, format!("no container {name:?} in the target")))?,
+                    None => containers.first().ok_or_else(|| Error::invalid(&f, "the target has no containers"))?,
+                };
+                let var = container.env.iter().flatten().find(|v| v.name == e.name).ok_or_else(|| Error::invalid(&f, format!("container {:?} has no env {:?}", container.name, e.name)))?;
+                let value = match (&var.value, var.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref())) {
+                    (Some(v), _) => v.clone(),
+                    (None, Some(sk)) => secret_value(client, namespace, &sk.name, &sk.key, &f).await?,
+                    (None, None) => return Err(Error::invalid(&f, format!("env {:?} has neither a value nor a secretKeyRef", e.name))),
+                };
+                params.insert(e.parameter.clone(), value);
+            }
+        }
+        if let Some(p) = &auth.pod_identity {
+            match p.provider.as_str() {
+                // The provider's default chain (IRSA for aws) applies when no keys are given.
+                "none" | "aws" => {
+                    if let Some(arn) = &p.role_arn {
+                        params.entry("awsRoleArn".into()).or_insert_with(|| arn.clone());
+                    }
+                }
+                other => return Err(Error::invalid(format!("{field} → podIdentity.provider"), format!("{other:?} is not supported yet (none, aws)"))),
+            }
+        }
+        out.push(params);
+    }
+    Ok(out)
+}
