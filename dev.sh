@@ -53,6 +53,12 @@ install_system() {
   command -v prometheus >/dev/null || missing+=(prometheus)
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  command -v java >/dev/null || missing+=(default-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  # librdkafka (the Kafka client) builds from source against these.
+  dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
+  command -v make >/dev/null || missing+=(make)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
@@ -237,6 +243,8 @@ cmd_test() {
   phase wasm-deps check_wasm_deps || rc=1
   # etcd, kube-apiserver, kube-controller-manager from the Go module proxy (cached by go.sum).
   phase controlplane bash end2end/controlplane/build.sh >/dev/null || { record controlplane 0 1; rc=1; }
+  # Apache Kafka's broker jars from Maven Central (cached by pom.xml).
+  phase kafka-jars bash end2end/kafka/fetch.sh >/dev/null || { record kafka-jars 0 1; rc=1; }
   if phase build build_site; then
     phase cargo-test cargo_tests || rc=1
     phase playwright e2e_tests || rc=1

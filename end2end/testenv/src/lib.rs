@@ -226,5 +226,6 @@ impl Drop for ControlPlane {
 }
 
 pub mod k8s;
+pub mod kafka;
 pub mod moto;
 pub mod rabbitmq;

@@ -3,6 +3,7 @@
 
 mod aws_sqs;
 mod cron;
+pub mod kafka;
 mod metrics_api;
 mod prometheus;
 pub mod rabbitmq;
@@ -60,6 +61,8 @@ pub struct ScalerContext {
     pub push: std::sync::Arc<crate::push::PushBoard>,
     /// One AMQP connection per RabbitMQ broker.
     pub amqp: std::sync::Arc<rabbitmq::AmqpPool>,
+    /// One Kafka client per broker list and consumer group.
+    pub kafka: std::sync::Arc<kafka::KafkaPool>,
 }
 
 impl ScalerContext {
@@ -68,11 +71,11 @@ impl ScalerContext {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        ScalerContext { sim, http, push: Default::default(), amqp: Default::default() }
+        ScalerContext { sim, http, push: Default::default(), amqp: Default::default(), kafka: Default::default() }
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
+pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "kafka", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
 
 /// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
@@ -81,6 +84,7 @@ pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str)
     match trigger.trigger_type.as_str() {
         "aws-sqs-queue" => Ok(Box::new(aws_sqs::SqsScaler::new(&field, metric_name, &trigger.metadata)?)),
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "rabbitmq" => Ok(Box::new(rabbitmq::RabbitMqScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
