@@ -677,7 +677,6 @@ impl Engine {
         }
         let mut inputs = Vec::with_capacity(obj.scalers.len());
         for (i, scaler) in obj.scalers.iter().enumerate() {
-            let spec = scaler.metric_spec();
             let timeout = self.inner.opts.scaler_timeout;
             let query_started = Instant::now();
             let result = tokio::time::timeout(timeout, scaler.metrics_and_activity()).await;
@@ -687,6 +686,8 @@ impl Engine {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
             };
+            // After the query: some scalers learn their target from the source (external).
+            let spec = scaler.metric_spec();
             let mut l = labels(&spec.name);
             l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
             self.inner.metrics.scaler_latency.get_or_create(&l).set(query_secs);
@@ -853,9 +854,9 @@ impl Engine {
                 Some(params) => {
                     let mut t = t.clone();
                     t.metadata.extend(params.clone());
-                    scalers::build(&t, i, &self.inner.ctx, tenant)
+                    scalers::build_for(&t, i, &self.inner.ctx, scalers::Owner { tenant, namespace, name })
                 }
-                None => scalers::build(t, i, &self.inner.ctx, tenant),
+                None => scalers::build_for(t, i, &self.inner.ctx, scalers::Owner { tenant, namespace, name }),
             })
             .collect::<Result<Vec<_>>>()?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
@@ -871,7 +872,19 @@ impl Engine {
             name: name.into(),
             spec: spec.clone(),
         };
-        let view = ObjectView::of(&stored);
+        // The view first: a poll that starts right after scheduling must find it to update.
+        self.inner
+            .views
+            .write()
+            .expect("views lock")
+            .entry(id)
+            .and_modify(|v| {
+                v.target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
+                v.min_replicas = spec.min_replica_count;
+                v.max_replicas = spec.max_replica_count;
+                v.error = None;
+            })
+            .or_insert_with(|| ObjectView::of(&stored));
         let existing = self.inner.objects.read().expect("objects lock").get(&id).cloned();
         match existing {
             Some(slot) => {
@@ -900,16 +913,6 @@ impl Engine {
                 self.inner.wake.notify_one();
             }
         }
-        let mut views = self.inner.views.write().expect("views lock");
-        views
-            .entry(id)
-            .and_modify(|v| {
-                v.target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
-                v.min_replicas = spec.min_replica_count;
-                v.max_replicas = spec.max_replica_count;
-                v.error = None;
-            })
-            .or_insert(view);
         Ok(id)
     }
 
@@ -1077,5 +1080,6 @@ impl Engine {
 
 fn build_scalers(stored: &StoredObject, ctx: &ScalerContext) -> Result<Vec<Box<dyn Scaler>>> {
     stored.spec.validate()?;
-    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx, &stored.tenant)).collect()
+    let owner = scalers::Owner { tenant: &stored.tenant, namespace: &stored.namespace, name: &stored.name };
+    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build_for(t, i, ctx, owner)).collect()
 }

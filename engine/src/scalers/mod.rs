@@ -3,6 +3,7 @@
 
 mod aws_sqs;
 mod cron;
+pub mod external;
 pub mod kafka;
 mod metrics_api;
 mod prometheus;
@@ -63,6 +64,8 @@ pub struct ScalerContext {
     pub amqp: std::sync::Arc<rabbitmq::AmqpPool>,
     /// One Kafka client per broker list and consumer group.
     pub kafka: std::sync::Arc<kafka::KafkaPool>,
+    /// One gRPC channel per external scaler address.
+    pub external: external::SharedExternalPool,
 }
 
 impl ScalerContext {
@@ -71,19 +74,35 @@ impl ScalerContext {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        ScalerContext { sim, http, push: Default::default(), amqp: Default::default(), kafka: Default::default() }
+        ScalerContext { sim, http, push: Default::default(), amqp: Default::default(), kafka: Default::default(), external: Default::default() }
     }
 }
 
-pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "kafka", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
+pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "external", "external-push", "kafka", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];
+
+/// Whose trigger a scaler serves: external scalers are told the object's name and namespace.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owner<'a> {
+    pub tenant: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
 
 /// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
+    build_for(trigger, index, ctx, Owner { tenant, ..Default::default() })
+}
+
+/// Builds the scaler for trigger number `index` of the object `owner`.
+pub fn build_for(trigger: &Trigger, index: usize, ctx: &ScalerContext, owner: Owner<'_>) -> Result<Box<dyn Scaler>> {
+    let tenant = owner.tenant;
     let field = format!("spec.triggers[{index}]");
     let metric_name = trigger.metric_name(index);
     match trigger.trigger_type.as_str() {
         "aws-sqs-queue" => Ok(Box::new(aws_sqs::SqsScaler::new(&field, metric_name, &trigger.metadata)?)),
         "cron" => Ok(Box::new(cron::CronScaler::new(&field, metric_name, &trigger.metadata)?)),
+        "external" => Ok(Box::new(external::ExternalScaler::new(&field, metric_name, &trigger.metadata, ctx, (owner.namespace, owner.name), false)?)),
+        "external-push" => Ok(Box::new(external::ExternalScaler::new(&field, metric_name, &trigger.metadata, ctx, (owner.namespace, owner.name), true)?)),
         "kafka" => Ok(Box::new(kafka::KafkaScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "metrics-api" => Ok(Box::new(metrics_api::MetricsApiScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
         "prometheus" => Ok(Box::new(prometheus::PrometheusScaler::new(&field, metric_name, &trigger.metadata, ctx)?)),
