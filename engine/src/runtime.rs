@@ -49,6 +49,8 @@ pub struct EngineOptions {
     pub decision_heartbeat: chrono::Duration,
     /// Metric samples are kept at most this often per object (history for forecasts).
     pub sample_every: chrono::Duration,
+    /// Opens trigger authentications stored in SQL (objects made in Swell).
+    pub sealer: Option<Arc<crate::crypto::Sealer>>,
 }
 
 impl Default for EngineOptions {
@@ -59,6 +61,7 @@ impl Default for EngineOptions {
             retention: chrono::Duration::days(7),
             scaler_timeout: Duration::from_secs(5),
             decision_heartbeat: chrono::Duration::seconds(60),
+            sealer: None,
             sample_every: chrono::Duration::seconds(15),
         }
     }
@@ -311,7 +314,12 @@ impl Engine {
             let mut view = ObjectView::of(&stored);
             let override_ = overrides.get(&stored.id).cloned();
             view.override_ = override_.as_ref().map(ActiveOverride::describe);
-            match build_scalers(&stored, &ctx) {
+            let auth = if stored.origin == "cluster" {
+                Ok(Vec::new())
+            } else {
+                resolve_sql_auth(&db, opts.sealer.as_deref(), &stored.tenant, &stored.namespace, &stored.spec).await
+            };
+            match auth.and_then(|auth| build_scalers(&stored, &ctx, &auth)) {
                 Ok(scalers) => {
                     let due = started + phase(stored.id, stored.spec.polling_interval);
                     schedule.push(due, stored.id);
@@ -841,9 +849,12 @@ impl Engine {
         origin: &str,
         spec: ScaledObjectSpec,
         actor: &str,
-        extras: ObjectExtras,
+        mut extras: ObjectExtras,
     ) -> Result<i32> {
         spec.validate()?;
+        if origin != "cluster" && extras.auth_params.is_empty() {
+            extras.auth_params = resolve_sql_auth(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
+        }
         let scalers = spec
             .triggers
             .iter()
@@ -870,6 +881,7 @@ impl Engine {
             cluster_kind: cluster_row.kind.clone(),
             namespace: namespace.into(),
             name: name.into(),
+            origin: origin.into(),
             spec: spec.clone(),
         };
         // The view first: a poll that starts right after scheduling must find it to update.
@@ -1078,8 +1090,49 @@ impl Engine {
     }
 }
 
-fn build_scalers(stored: &StoredObject, ctx: &ScalerContext) -> Result<Vec<Box<dyn Scaler>>> {
+fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[BTreeMap<String, String>]) -> Result<Vec<Box<dyn Scaler>>> {
     stored.spec.validate()?;
     let owner = scalers::Owner { tenant: &stored.tenant, namespace: &stored.namespace, name: &stored.name };
-    stored.spec.triggers.iter().enumerate().map(|(i, t)| scalers::build_for(t, i, ctx, owner)).collect()
+    stored
+        .spec
+        .triggers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match auth.get(i).filter(|p| !p.is_empty()) {
+            Some(params) => {
+                let mut t = t.clone();
+                t.metadata.extend(params.clone());
+                scalers::build_for(&t, i, ctx, owner)
+            }
+            None => scalers::build_for(t, i, ctx, owner),
+        })
+        .collect()
+}
+
+/// For objects made in Swell: each trigger's `authenticationRef` names a trigger
+/// authentication stored sealed in SQL (`swell auth add`), in the object's namespace.
+async fn resolve_sql_auth(
+    db: &DatabaseConnection,
+    sealer: Option<&crate::crypto::Sealer>,
+    tenant: &str,
+    namespace: &str,
+    spec: &ScaledObjectSpec,
+) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut out = Vec::with_capacity(spec.triggers.len());
+    for (i, t) in spec.triggers.iter().enumerate() {
+        let Some(r) = &t.authentication_ref else {
+            out.push(BTreeMap::new());
+            continue;
+        };
+        let field = format!("spec.triggers[{i}].authenticationRef.name");
+        let sealed = store::trigger_auth_sealed(db, tenant, namespace, &r.name)
+            .await?
+            .ok_or_else(|| Error::invalid(&field, format!("no trigger authentication {namespace}/{} in tenant {tenant} (add it with `swell auth add`)", r.name)))?;
+        let sealer = sealer.ok_or_else(|| Error::invalid(&field, "needs secret_key to open stored trigger authentications"))?;
+        let plain = sealer.open(&store::trigger_auth_purpose(tenant, namespace, &r.name), &sealed)?;
+        let params: BTreeMap<String, String> =
+            serde_json::from_slice(&plain).map_err(|_| Error::invalid(&field, format!("stored trigger authentication {namespace}/{} is damaged", r.name)))?;
+        out.push(params);
+    }
+    Ok(out)
 }

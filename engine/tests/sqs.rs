@@ -91,3 +91,81 @@ async fn queue_depth_in_flight_delayed_activation_and_credentials() {
     assert!(err.contains("nope"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_made_in_swell_use_trigger_authentication_sealed_in_sql() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use engine::crypto::Sealer;
+    use engine::sim::SimCluster;
+    use engine::{Engine, EngineOptions, store};
+
+    let moto = Moto::start().expect("moto starts");
+    let endpoint = moto.endpoint();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&endpoint)
+            .build(),
+    );
+    let url = sqs.create_queue().queue_name("jobs").send().await.unwrap().queue_url.unwrap();
+    for i in 0..25 {
+        sqs.send_message().queue_url(&url).message_body(format!("m{i}")).send().await.unwrap();
+    }
+    const SECRET: &str = "sealed-in-sql-secret";
+    let sealer = Arc::new(Sealer::from_hex(&"42".repeat(32)).unwrap());
+    let db = store::connect("sqlite::memory:").await.unwrap();
+    store::migrate(&db).await.unwrap();
+    let tenant = store::ensure_tenant(&db, "t", "t").await.unwrap();
+    store::ensure_cluster(&db, "sim", "simulated").await.unwrap();
+    let params = serde_json::json!({"awsAccessKeyID": "AKIDSQL", "awsSecretAccessKey": SECRET});
+    let sealed = sealer.seal(&store::trigger_auth_purpose("t", "shop", "aws"), params.to_string().as_bytes()).unwrap();
+    store::put_trigger_auth(&db, tenant.id, "shop", "aws", &["awsAccessKeyID".into(), "awsSecretAccessKey".into()], sealed, "test").await.unwrap();
+
+    let start = |db: engine::DatabaseConnection, sealer: Arc<Sealer>| async move {
+        let mut sim = SimCluster::new(1.0);
+        sim.add_deployment("worker", 0, 0.0, 10.0);
+        let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), sealer: Some(sealer), tick: Duration::from_millis(100), ..Default::default() }).await.unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        engine.spawn(rx);
+        (engine, stop)
+    };
+    let spec = |auth: &str| -> engine::spec::ScaledObjectSpec {
+        serde_json::from_value(serde_json::json!({
+            "scaleTargetRef": {"name": "worker"}, "pollingInterval": 1, "minReplicaCount": 0, "maxReplicaCount": 10,
+            "triggers": [{"type": "aws-sqs-queue", "authenticationRef": {"name": auth},
+                          "metadata": {"queueURL": url, "awsRegion": "eu-west-1", "awsEndpoint": endpoint, "queueLength": "10"}}]
+        }))
+        .unwrap()
+    };
+    let wait3 = |engine: Engine, id: i32| async move {
+        let started = Instant::now();
+        while engine.object("t", id).unwrap().desired_replicas != Some(3) {
+            let v = engine.object("t", id).unwrap();
+            assert!(started.elapsed() < Duration::from_secs(20), "{:?} {:?}", v.desired_replicas, v.error);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (engine, stop) = start(db.clone(), sealer.clone()).await;
+    // A missing reference is refused, naming the field; nothing is stored.
+    let err = engine.apply("t", "sim", "shop", "bad", "swell", spec("nope"), "test").await.unwrap_err().to_string();
+    assert!(err.starts_with("spec.triggers[0].authenticationRef.name") && err.contains("shop/nope"), "{err}");
+    let id = engine.apply("t", "sim", "shop", "worker", "swell", spec("aws"), "test").await.unwrap();
+    wait3(engine.clone(), id).await; // ceil(25 / 10)
+    let _ = stop.send(true);
+    // After a restart the stored authentication is opened again from SQL.
+    let (engine, _stop) = start(db.clone(), sealer).await;
+    wait3(engine.clone(), id).await;
+    let mut seen = format!("{:?}", engine.overview("t"));
+    for d in engine.decisions("t", id, 100).await.unwrap() {
+        seen += &d.explanation;
+    }
+    seen += &engine.metrics().encode();
+    for o in store::load_objects(&db).await.unwrap() {
+        seen += &serde_json::to_string(&o.spec).unwrap();
+    }
+    assert!(!seen.contains(SECRET), "the secret leaked");
+}

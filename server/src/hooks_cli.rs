@@ -28,3 +28,40 @@ pub async fn add(db: &engine::DatabaseConnection, config: &Config, tenant: &str,
     );
     Ok(Ok(()))
 }
+
+/// `swell auth add`: parameters read from files, sealed as one JSON map in SQL.
+pub async fn add_auth(
+    db: &engine::DatabaseConnection,
+    config: &Config,
+    tenant: &str,
+    namespace: &str,
+    name: &str,
+    param_files: &[String],
+) -> anyhow::Result<Result<(), String>> {
+    if param_files.is_empty() {
+        return Ok(Err("--param-file key=path is required (at least one)".into()));
+    }
+    let mut params = std::collections::BTreeMap::new();
+    for p in param_files {
+        let Some((key, path)) = p.split_once('=').filter(|(k, p)| !k.trim().is_empty() && !p.trim().is_empty()) else {
+            return Ok(Err(format!("--param-file {p:?} must be key=path")));
+        };
+        match std::fs::read_to_string(path.trim()) {
+            Ok(v) => params.insert(key.trim().to_string(), v.trim_end_matches(['\n', '\r']).to_string()),
+            Err(e) => return Ok(Err(format!("--param-file {key}: cannot read {path}: {e}"))),
+        };
+    }
+    let Some(key) = config.secret_key.as_deref() else {
+        return Ok(Err("config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY; it seals trigger authentication in SQL".into()));
+    };
+    let sealer = match Sealer::from_hex(key) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let sealed = sealer.seal(&store::trigger_auth_purpose(tenant, namespace, name), &serde_json::to_vec(&params)?)?;
+    let t = store::ensure_tenant(db, tenant, tenant).await?;
+    let keys: Vec<String> = params.keys().cloned().collect();
+    store::put_trigger_auth(db, t.id, namespace, name, &keys, sealed, "cli").await?;
+    eprintln!("trigger authentication {namespace}/{name} stored for tenant {tenant} with parameters: {}", keys.join(", "));
+    Ok(Ok(()))
+}

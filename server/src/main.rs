@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Store trigger authentication (secret parameters, sealed) for objects made in Swell.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Manage webhook sources (`POST /hooks/{tenant}/{source}`).
     Webhook {
         #[command(subcommand)]
@@ -62,6 +67,23 @@ enum Command {
     Crdgen {
         #[arg(long, default_value = "deploy/crds")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Create or replace a trigger authentication; triggers name it in authenticationRef.
+    Add {
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// The namespace of the objects that use it.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// A parameter from a file: `key=path` (e.g. `password=/run/secrets/pw`); repeatable.
+        /// Values are never taken on the command line, where shells keep them.
+        #[arg(long = "param-file", value_name = "KEY=PATH")]
+        param_files: Vec<String>,
     },
 }
 
@@ -146,6 +168,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         tracing::info!(database = %redact_url(&config.database_url), "migrations applied");
         return Ok(Ok(()));
     }
+    if let Command::Auth { command: AuthCommand::Add { name, tenant, namespace, param_files } } = &command {
+        return Ok(hooks_cli::add_auth(&db, &config, tenant, namespace, name, param_files).await?.map_err(Startup));
+    }
     if let Command::Webhook { command: WebhookCommand::Add { source, tenant } } = &command {
         return Ok(hooks_cli::add(&db, &config, tenant, source).await?.map_err(Startup));
     }
@@ -159,7 +184,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         });
     }
 
-    let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), ..Default::default() };
+    let sealer = match config.secret_key.as_deref().map(engine::crypto::Sealer::from_hex) {
+        None => None,
+        Some(Ok(s)) => Some(Arc::new(s)),
+        Some(Err(e)) => return Ok(Err(Startup(e.to_string()))),
+    };
+    let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), sealer: sealer.clone(), ..Default::default() };
     if let Command::Demo = command {
         engine::demo::seed(&db).await.context("while seeding the demo")?;
         opts.sim = Some(Arc::new(Mutex::new(engine::demo::cluster())));
@@ -200,11 +230,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
             Err(msg) => return Ok(Err(Startup(msg))),
         }
     }
-    let sealer = match config.secret_key.as_deref().map(engine::crypto::Sealer::from_hex) {
-        None => None,
-        Some(Ok(s)) => Some(Arc::new(s)),
-        Some(Err(e)) => return Ok(Err(Startup(e.to_string()))),
-    };
     let hooks = Arc::new(hooks::Hooks::new(engine.clone(), sealer));
     let state = web::AppState { leptos_options, engine, hooks };
     tracing::info!(address = %listener.local_addr()?, "listening; dashboard at http://{}", listener.local_addr()?);

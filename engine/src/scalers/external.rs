@@ -157,3 +157,22 @@ impl PushScaler for ExternalScaler {
 
 /// A channel pool shared through the scaler context.
 pub type SharedExternalPool = Arc<ExternalPool>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn scaler_address_is_required_and_must_be_a_uri() {
+        let ctx = ScalerContext::new(None);
+        let build = |pairs: &[(&str, &str)]| {
+            let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            ExternalScaler::new("t", "m".into(), &m, &ctx, ("ns", "o"), false).map(|_| ())
+        };
+        assert!(build(&[("scalerAddress", "127.0.0.1:9000"), ("anything", "goes")]).is_ok());
+        for (pairs, want) in [(&[][..], "t.metadata.scalerAddress"), (&[("scalerAddress", "not a uri")][..], "t.metadata.scalerAddress")] {
+            let err = build(pairs).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{pairs:?}: {err}");
+        }
+    }
+}

@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(ok.client_config().get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(ok.client_config().get("sasl.mechanism"), Some("SCRAM-SHA-512"));
         assert!(!format!("{ok:?}").contains("hunter2"));
-        let cases: [(&[(&str, &str)], &str); 16] = [
+        let cases: [(&[(&str, &str)], &str); 17] = [
             (&[G, T], "t.metadata.bootstrapServers"),
             (&[("bootstrapServers", "localhost"), G, T], "t.metadata.bootstrapServers"),
             (&[B, T], "t.metadata.consumerGroup"),
@@ -373,6 +373,7 @@ mod tests {
             (&[B, G, T, ("sasl", "plaintext"), ("username", "u")], "t.metadata.password"),
             (&[B, G, T, ("tls", "on")], "t.metadata.tls"),
             (&[B, G, T, ("ca", "PEM")], "t.metadata.tls"),
+            (&[B, G, T, ("unsafeSsl", "perhaps")], "t.metadata.unsafeSsl"),
         ];
         for (pairs, field) in cases {
             let err = KafkaMetadata::parse("t", &map(pairs)).unwrap_err().to_string();

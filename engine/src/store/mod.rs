@@ -63,6 +63,8 @@ pub struct StoredObject {
     pub cluster_kind: String,
     pub namespace: String,
     pub name: String,
+    /// `swell` (made in Swell) or `cluster` (synced from a CRD).
+    pub origin: String,
     pub spec: ScaledObjectSpec,
 }
 
@@ -181,6 +183,7 @@ pub async fn load_objects(db: &DatabaseConnection) -> Result<Vec<StoredObject>> 
             cluster_kind: cluster.kind.clone(),
             namespace: row.namespace,
             name: row.name,
+            origin: row.origin,
             spec,
         });
     }
@@ -587,4 +590,61 @@ pub async fn webhook_secret(db: &DatabaseConnection, tenant: &str, name: &str) -
         .one(db)
         .await?
         .map(|r| r.secret_enc))
+}
+
+/// The purpose a trigger authentication's sealed parameters are bound to.
+pub fn trigger_auth_purpose(tenant: &str, namespace: &str, name: &str) -> String {
+    format!("trigger-auth:{tenant}/{namespace}/{name}")
+}
+
+/// Creates or replaces a trigger authentication kept in SQL (for objects made in Swell):
+/// the parameter names in clear, their values sealed as one blob.
+pub async fn put_trigger_auth(db: &DatabaseConnection, tenant_id: i32, namespace: &str, name: &str, keys: &[String], sealed: Vec<u8>, actor: &str) -> Result<()> {
+    use entities::trigger_auths;
+    let now = Utc::now();
+    let existing = trigger_auths::Entity::find()
+        .filter(trigger_auths::Column::TenantId.eq(tenant_id))
+        .filter(trigger_auths::Column::Namespace.eq(namespace))
+        .filter(trigger_auths::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    let spec = serde_json::json!({ "parameters": keys });
+    match existing {
+        Some(row) => {
+            let mut a: trigger_auths::ActiveModel = row.into();
+            a.spec = Set(spec);
+            a.secrets_enc = Set(Some(sealed));
+            a.updated_at = Set(now);
+            a.update(db).await?;
+        }
+        None => {
+            trigger_auths::ActiveModel {
+                tenant_id: Set(tenant_id),
+                kind: Set("TriggerAuthentication".into()),
+                namespace: Set(Some(namespace.into())),
+                name: Set(name.into()),
+                spec: Set(spec),
+                secrets_enc: Set(Some(sealed)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    audit(db, Some(tenant_id), actor, "trigger_auth.put", &format!("{namespace}/{name}"), serde_json::json!({ "parameters": keys })).await
+}
+
+/// The sealed parameters of a tenant's trigger authentication in `namespace`, if it exists.
+pub async fn trigger_auth_sealed(db: &DatabaseConnection, tenant: &str, namespace: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    use entities::trigger_auths;
+    let Some(t) = find_tenant(db, tenant).await? else { return Ok(None) };
+    Ok(trigger_auths::Entity::find()
+        .filter(trigger_auths::Column::TenantId.eq(t.id))
+        .filter(trigger_auths::Column::Namespace.eq(namespace))
+        .filter(trigger_auths::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .and_then(|r| r.secrets_enc))
 }

@@ -6,5 +6,6 @@ pub mod overrides;
 pub mod scaled_jobs;
 pub mod scaled_objects;
 pub mod tenants;
+pub mod trigger_auths;
 pub mod triggers;
 pub mod webhook_sources;
