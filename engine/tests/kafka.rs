@@ -77,6 +77,8 @@ async fn lag_rules_activation_pooling_and_an_outage() {
     assert_eq!(read(persistent.as_ref()).await, (7.0, true));
     assert_eq!(read(persistent.as_ref()).await, (1.0, true), "partition 0's lag is persistent; activity still sees 7");
     commit(&[(0, 8)]);
+    // Reads of one group and topic are shared for half a second.
+    tokio::time::sleep(engine::scalers::kafka::SHARED_READ + Duration::from_millis(100)).await;
     assert_eq!(read(persistent.as_ref()).await.0, 3.0, "the commit moved: (10 − 8) + 1");
     // Every scaler of the group shared one client.
     assert_eq!(ctx.kafka.clients(), 1);
@@ -84,6 +86,7 @@ async fn lag_rules_activation_pooling_and_an_outage() {
     // Outage: errors while the broker is down, then the same scaler reads again.
     let scaler = build(&[]);
     kafka.stop();
+    tokio::time::sleep(engine::scalers::kafka::SHARED_READ + Duration::from_millis(100)).await;
     let err = scaler.metrics_and_activity().await.unwrap_err().to_string();
     assert!(err.contains("workers"), "{err}");
     kafka.restart().expect("Kafka comes back");

@@ -248,10 +248,22 @@ pub fn total_lag(parts: &[PartitionOffsets], previous: &mut HashMap<i32, i64>, m
     (metric, with_persistent as f64)
 }
 
-/// One librdkafka client per (brokers, group, credentials), shared by every scaler.
-#[derive(Default)]
+/// Offsets read within this long are shared by every scaler of the same group and topic.
+pub const SHARED_READ: Duration = Duration::from_millis(500);
+
+/// One librdkafka client per (brokers, group, credentials), shared by every scaler; and one
+/// offset read in flight per (client, topic), its result shared for [`SHARED_READ`], so a
+/// thousand objects on one group cost one read per half second, not a thousand.
 pub struct KafkaPool {
     clients: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<PartitionOffsets>)>>>>>,
+    shared_read: Duration,
+}
+
+impl Default for KafkaPool {
+    fn default() -> Self {
+        KafkaPool::with_shared_read(SHARED_READ)
+    }
 }
 
 impl KafkaPool {
@@ -266,8 +278,31 @@ impl KafkaPool {
         Ok(c)
     }
 
+    /// A pool whose reads are shared for `shared_read` (zero: every poll reads the broker).
+    pub fn with_shared_read(shared_read: Duration) -> Self {
+        KafkaPool { clients: Mutex::default(), reads: Mutex::default(), shared_read }
+    }
+
     pub fn clients(&self) -> usize {
         self.clients.lock().expect("kafka pool lock").len()
+    }
+
+    /// The partitions' offsets of `m`'s group and topic: fresh, or shared from a read less
+    /// than [`SHARED_READ`] old (one read in flight at a time).
+    async fn offsets(&self, m: &KafkaMetadata) -> std::result::Result<Vec<PartitionOffsets>, String> {
+        let key = format!("{}|{}", m.pool_key(), m.topic);
+        let slot = self.reads.lock().expect("kafka reads lock").entry(key).or_default().clone();
+        let mut cached = slot.lock().await;
+        if let Some((at, parts)) = cached.as_ref() {
+            if at.elapsed() < self.shared_read {
+                return Ok(parts.clone());
+            }
+        }
+        let client = self.client(m).map_err(|e| e.to_string())?;
+        let topic = m.topic.clone();
+        let parts = tokio::task::spawn_blocking(move || read_offsets(&client, &topic)).await.map_err(|e| format!("offset read task: {e}"))??;
+        *cached = Some((std::time::Instant::now(), parts.clone()));
+        Ok(parts)
     }
 }
 
@@ -315,11 +350,10 @@ fn read_offsets(client: &BaseConsumer, topic: &str) -> std::result::Result<Vec<P
 #[async_trait]
 impl Scaler for KafkaScaler {
     async fn metrics_and_activity(&self) -> Result<(Vec<MetricValue>, bool)> {
-        let client = self.pool.client(&self.metadata)?;
-        let topic = self.metadata.topic.clone();
-        let parts = tokio::task::spawn_blocking(move || read_offsets(&client, &topic))
+        let parts = self
+            .pool
+            .offsets(&self.metadata)
             .await
-            .map_err(|e| self.error(format!("offset read task: {e}")))?
             .map_err(|e| self.error(format!("{} group {:?}: {e}", self.metadata.bootstrap_servers, self.metadata.consumer_group)))?;
         let (metric, activity) = total_lag(&parts, &mut self.previous.lock().expect("previous offsets lock"), &self.metadata);
         Ok((vec![MetricValue { name: self.metric_name.clone(), value: metric }], activity > self.metadata.activation_lag_threshold))
