@@ -21,6 +21,21 @@ pub mod sync;
 
 pub use error::{Error, Result};
 
+/// Delay before retry number `attempt` (from 1): exponential from `min` to `max`, with
+/// jitter (backon). Used for actuation retries and broker reconnects.
+pub fn backoff(attempt: u32, min: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(max)
+        .min(max)
+}
+
 /// Picks ring as rustls's process-wide crypto provider (the AWS SDK also compiles in
 /// aws-lc-rs, and rustls will not choose between two on its own). Idempotent.
 pub fn init_tls() {

@@ -221,16 +221,7 @@ fn phase(id: i32, polling_secs: u32) -> Duration {
 /// Delay before retrying a failed actuation: exponential from 100 ms with jitter, never
 /// later than the next regular poll.
 fn retry_delay(attempt: u32, polling: Duration) -> Duration {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(polling)
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .nth(attempt.saturating_sub(1) as usize)
-        .unwrap_or(polling)
-        .min(polling)
+    crate::backoff(attempt, Duration::from_millis(100), polling)
 }
 
 /// What one poll produced, for the batched writer.
@@ -855,21 +846,19 @@ impl Engine {
         if origin != "cluster" && extras.auth_params.is_empty() {
             extras.auth_params = resolve_sql_auth(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
         }
-        let scalers = spec
-            .triggers
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match extras.auth_params.get(i).filter(|p| !p.is_empty()) {
-                // Secret parameters fill the trigger's metadata for its scaler only; the spec
-                // stored in SQL never holds them.
-                Some(params) => {
-                    let mut t = t.clone();
-                    t.metadata.extend(params.clone());
-                    scalers::build_for(&t, i, &self.inner.ctx, scalers::Owner { tenant, namespace, name })
-                }
-                None => scalers::build_for(t, i, &self.inner.ctx, scalers::Owner { tenant, namespace, name }),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        // Secret parameters fill the triggers' metadata for their scalers only; the spec
+        // stored in SQL never holds them.
+        let owner = StoredObject {
+            id: 0,
+            tenant: tenant.into(),
+            cluster: cluster.into(),
+            cluster_kind: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+            origin: origin.into(),
+            spec: spec.clone(),
+        };
+        let scalers = build_scalers(&owner, &self.inner.ctx, &extras.auth_params)?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
         let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
         let id = store::upsert_scaled_object(&self.inner.db, tenant_row.id, cluster_row.id, namespace, name, origin, &spec).await?;

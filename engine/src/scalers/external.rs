@@ -90,15 +90,7 @@ impl ExternalScaler {
                     }
                     // The stream ended or could not start: reconnect with backoff and jitter.
                     failures += 1;
-                    use backon::BackoffBuilder;
-                    let delay = backon::ExponentialBuilder::default()
-                        .with_min_delay(Duration::from_millis(200))
-                        .with_max_delay(Duration::from_secs(30))
-                        .with_jitter()
-                        .without_max_times()
-                        .build()
-                        .nth(failures.saturating_sub(1) as usize)
-                        .unwrap_or(Duration::from_secs(30));
+                    let delay = crate::backoff(failures, Duration::from_millis(200), Duration::from_secs(30));
                     tokio::time::sleep(delay).await;
                 }
             });

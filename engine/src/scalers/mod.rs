@@ -76,6 +76,18 @@ impl ScalerContext {
             .expect("an HTTP client with default TLS settings builds");
         ScalerContext { sim, http, push: Default::default(), amqp: Default::default(), kafka: Default::default(), external: Default::default() }
     }
+
+    /// The shared HTTP client, or, with `unsafeSsl: true`, one that skips certificate checks.
+    pub fn http_client(&self, field: &str, unsafe_ssl: bool) -> Result<reqwest::Client> {
+        if !unsafe_ssl {
+            return Ok(self.http.clone());
+        }
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::invalid(format!("{field}.metadata.unsafeSsl"), e.to_string()))
+    }
 }
 
 pub const KNOWN_TYPES: &[&str] = &["aws-sqs-queue", "cron", "external", "external-push", "kafka", "metrics-api", "prometheus", "rabbitmq", "simulated", "webhook"];

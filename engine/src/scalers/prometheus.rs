@@ -67,15 +67,7 @@ pub struct PrometheusScaler {
 impl PrometheusScaler {
     pub fn new(field: &str, metric_name: String, metadata: &BTreeMap<String, String>, ctx: &ScalerContext) -> Result<Self> {
         let metadata = PrometheusMetadata::parse(field, metadata)?;
-        let http = if metadata.unsafe_ssl {
-            reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .map_err(|e| Error::invalid(format!("{field}.metadata.unsafeSsl"), e.to_string()))?
-        } else {
-            ctx.http.clone()
-        };
+        let http = ctx.http_client(field, metadata.unsafe_ssl)?;
         Ok(PrometheusScaler { metadata, metric_name, http })
     }
 

@@ -212,15 +212,7 @@ impl AmqpPool {
 
 /// Exponential from 200 ms to 30 s, with jitter.
 fn backoff(failures: u32) -> Duration {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .nth(failures.saturating_sub(1) as usize)
-        .unwrap_or(Duration::from_secs(30))
+    crate::backoff(failures, Duration::from_millis(200), Duration::from_secs(30))
 }
 
 pub struct RabbitMqScaler {
@@ -234,15 +226,7 @@ pub struct RabbitMqScaler {
 impl RabbitMqScaler {
     pub fn new(field: &str, metric_name: String, metadata: &BTreeMap<String, String>, ctx: &ScalerContext) -> Result<Self> {
         let metadata = RabbitMqMetadata::parse(field, metadata)?;
-        let http = if metadata.unsafe_ssl {
-            reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| Error::invalid(format!("{field}.metadata.unsafeSsl"), e.to_string()))?
-        } else {
-            ctx.http.clone()
-        };
+        let http = ctx.http_client(field, metadata.unsafe_ssl)?;
         Ok(RabbitMqScaler { metadata, metric_name, http, pool: ctx.amqp.clone(), channel: Mutex::new(None) })
     }
 
