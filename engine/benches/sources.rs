@@ -142,6 +142,13 @@ async fn main() {
     )
     .await;
 
+    // Prometheus when one is running (end2end/services.sh up prometheus exports PROMETHEUS_URL).
+    if let Ok(prometheus) = std::env::var("PROMETHEUS_URL") {
+        latency("prometheus (instant query)", &ctx, &trigger("prometheus", &[("serverAddress", &prometheus), ("query", "vector(42)"), ("threshold", "10")]), queries).await;
+    } else {
+        println!("prometheus: skipped (set PROMETHEUS_URL, e.g. from `bash end2end/services.sh up prometheus`)");
+    }
+
     // 2. Many objects on one RabbitMQ and one Kafka.
     let db = store::connect("sqlite::memory:").await.unwrap();
     store::migrate(&db).await.unwrap();
