@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use engine::scalers::{self, ScalerContext};
 use engine::sim::SimCluster;
 use engine::spec::Trigger;
@@ -112,14 +111,7 @@ async fn main() {
         tpl.add_partition_offset("bench", p, Offset::Offset(5)).unwrap();
     }
     committer.commit(&tpl, CommitMode::Sync).unwrap();
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(moto.endpoint())
-            .build(),
-    );
+    let sqs = moto.sqs();
     let queue_url = sqs.create_queue().queue_name("bench").send().await.unwrap().queue_url.unwrap();
     for _ in 0..10 {
         sqs.send_message().queue_url(&queue_url).message_body("x").send().await.unwrap();

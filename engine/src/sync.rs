@@ -47,6 +47,8 @@ struct Shared {
     rejected: Mutex<HashMap<Key, String>>,
     /// UIDs of the objects seen, for events.
     uids: Mutex<HashMap<Key, String>>,
+    /// One recorder per cluster: it keeps the cache that turns repeats into counts.
+    recorder: Recorder,
 }
 
 /// Registers `cluster` with the engine and keeps it in sync until `shutdown`: the watcher
@@ -55,7 +57,8 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     store::ensure_tenant(engine.db(), &tenant, &tenant).await?;
     store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
     engine.add_cluster(cluster.clone());
-    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default() });
+    let recorder = Recorder::new(cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
+    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default(), recorder });
     let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
     let jobs = tokio::spawn(watch_scaled_jobs(shared.clone(), shutdown.clone()));
     let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
@@ -353,9 +356,8 @@ impl Shared {
             uid,
             ..Default::default()
         };
-        let recorder = Recorder::new(self.cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
         let event = KubeEvent { type_, reason: reason.into(), note: Some(note.chars().take(1000).collect()), action: "Scale".into(), secondary: None };
-        if let Err(e) = recorder.publish(&event, &reference).await {
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
             tracing::debug!(object = %k.1, error = %e, "event not recorded");
         }
     }

@@ -7,7 +7,6 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use common::cluster::{Running, create_yaml, eventually, install_swell_crds, namespace, replicas};
 use engine::actuate::Fence;
 use engine::spec::ScaledObject;
@@ -21,14 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_and_env_reach_the_scaler_and_nowhere_else() {
     let moto = Moto::start().expect("moto starts");
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(moto.endpoint())
-            .build(),
-    );
+    let sqs = moto.sqs();
     let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url.unwrap();
     for i in 0..25 {
         sqs.send_message().queue_url(&url).message_body(format!("m{i}")).send().await.unwrap();

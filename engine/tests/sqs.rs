@@ -4,22 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use engine::scalers::{self, ScalerContext};
 use engine::spec::Trigger;
 use testenv::moto::Moto;
-
-/// A client of the test server (moto accepts any credentials).
-fn client(endpoint: &str) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
 
 fn trigger(pairs: &[(&str, &str)]) -> Trigger {
     let metadata: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -30,7 +17,7 @@ fn trigger(pairs: &[(&str, &str)]) -> Trigger {
 async fn queue_depth_in_flight_delayed_activation_and_credentials() {
     let moto = Moto::start().expect("moto starts");
     let endpoint = moto.endpoint();
-    let sqs = client(&endpoint);
+    let sqs = moto.sqs();
     let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url.unwrap();
     // 10 sent, 3 received (in flight), 2 delayed: visible 7, not visible 3, delayed 2.
     for i in 0..10 {
@@ -108,7 +95,7 @@ async fn objects_made_in_swell_use_trigger_authentication_sealed_in_sql() {
 
     let moto = Moto::start().expect("moto starts");
     let endpoint = moto.endpoint();
-    let sqs = client(&endpoint);
+    let sqs = moto.sqs();
     let url = sqs.create_queue().queue_name("jobs").send().await.unwrap().queue_url.unwrap();
     for i in 0..25 {
         sqs.send_message().queue_url(&url).message_body(format!("m{i}")).send().await.unwrap();
