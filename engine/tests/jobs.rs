@@ -133,9 +133,22 @@ async fn history_limits_prune_finished_jobs_and_the_loop_runs_from_the_crd() {
             status["failed"] = 1.into();
         }
         jobs.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"suspend": false}}))).await.unwrap();
-        jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status})))
-            .await
-            .unwrap_or_else(|e| panic!("marking {name} {outcome}: {e}"));
+        // The job controller races us and may set startTime (then immutable): retry with its value.
+        let mut attempt = 0;
+        loop {
+            if let Some(t) = jobs.get(&name).await.unwrap().status.and_then(|s| s.start_time) {
+                status["startTime"] = serde_json::to_value(t).unwrap();
+            }
+            match jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status.clone()}))).await {
+                Ok(_) => break,
+                Err(e) if attempt < 10 => {
+                    attempt += 1;
+                    eprintln!("marking {name} {outcome}, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("marking {name} {outcome}: {e}"),
+            }
+        }
     }
 
     // The loop, from the CRD: 3 messages → 3 Jobs (default strategy), finished ones pruned.
