@@ -30,6 +30,17 @@ pub struct ScaledObjectStatus {
     pub desired_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_time: Option<String>,
+    /// Consecutive failures per metric (KEDA `status.health`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health: BTreeMap<String, HealthStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_replica_count: Option<i32>,
+    /// The triggers' types, comma-separated (KEDA `status.triggersTypes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers_types: Option<String>,
+    /// The triggers' authentication names, comma-separated (KEDA `status.authenticationsTypes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentications_types: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_metric_names: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +53,15 @@ pub struct ScaledObjectStatus {
     /// Ready, Active, Fallback, Paused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// One metric's health (KEDA `HealthStatus`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    pub number_of_failures: i32,
+    /// "Happy" or "Failing".
+    pub status: String,
 }
 
 /// A status condition (`metav1.Condition` shape).

@@ -29,6 +29,11 @@ pub const ANNOTATION_PAUSED: &str = "autoscaling.keda.sh/paused";
 pub const ANNOTATION_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
 pub const ANNOTATION_PAUSED_SCALE_IN: &str = "autoscaling.keda.sh/paused-scale-in";
 pub const ANNOTATION_PAUSED_SCALE_OUT: &str = "autoscaling.keda.sh/paused-scale-out";
+pub const ANNOTATION_FORCE_ACTIVATION: &str = "autoscaling.keda.sh/force-activation";
+pub const ANNOTATION_SWELL_FORCE_ACTIVATION: &str = "swell.dev/force-activation";
+/// Lets a ScaledObject adopt an HPA it did not create (named in horizontalPodAutoscalerConfig).
+pub const ANNOTATION_TRANSFER_HPA_OWNERSHIP: &str = "swell.dev/transfer-hpa-ownership";
+pub const ANNOTATION_KEDA_TRANSFER_HPA_OWNERSHIP: &str = "scaledobject.keda.sh/transfer-hpa-ownership";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -151,38 +156,58 @@ pub enum OverrideInput {
     Pause,
 }
 
-/// KEDA's pause annotations on the ScaledObject.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// KEDA's pause and force-activation annotations on the ScaledObject.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pause {
     pub paused: bool,
     pub replicas: Option<i32>,
     pub scale_in: bool,
     pub scale_out: bool,
+    /// `autoscaling.keda.sh/force-activation` (or `swell.dev/force-activation`): act as if a
+    /// source were active.
+    pub force_activation: bool,
+    /// `swell.dev/transfer-hpa-ownership` (or KEDA's): adopt the HPA named in the spec.
+    pub transfer_hpa_ownership: bool,
+    /// Boolean annotations whose value is not a boolean, said in words (KEDA takes them as true).
+    pub warnings: Vec<String>,
+}
+
+/// Go's `strconv.ParseBool`, which KEDA uses for its boolean annotations.
+pub fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 impl Pause {
-    /// Reads the pause annotations; a bad value is an error naming the annotation.
+    /// Reads the annotations as KEDA does: a boolean annotation is true unless its value parses
+    /// (Go's ParseBool) as false — a value that is no boolean counts as true and is reported in
+    /// `warnings`; a bad `paused-replicas` is an error naming the annotation.
     pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Self> {
-        let flag = |key: &str| -> Result<bool> {
-            match annotations.get(key).map(|v| v.trim().to_ascii_lowercase()) {
-                None => Ok(false),
-                Some(v) if v == "true" => Ok(true),
-                Some(v) if v == "false" => Ok(false),
-                Some(v) => Err(Error::invalid(format!("metadata.annotations[{key}]"), format!("{v:?} must be \"true\" or \"false\""))),
-            }
+        let mut warnings = Vec::new();
+        let mut flag = |keys: &[&str]| -> bool {
+            keys.iter().any(|key| match annotations.get(*key) {
+                None => false,
+                Some(v) => parse_go_bool(v).unwrap_or_else(|| {
+                    warnings.push(format!("metadata.annotations[{key}] = {v:?} is not a boolean (true/false/1/0); taken as true, as KEDA does"));
+                    true
+                }),
+            })
         };
+        let paused = flag(&[ANNOTATION_PAUSED]);
+        let scale_in = flag(&[ANNOTATION_PAUSED_SCALE_IN]);
+        let scale_out = flag(&[ANNOTATION_PAUSED_SCALE_OUT]);
+        let force_activation = flag(&[ANNOTATION_FORCE_ACTIVATION, ANNOTATION_SWELL_FORCE_ACTIVATION]);
+        let transfer_hpa_ownership = flag(&[ANNOTATION_TRANSFER_HPA_OWNERSHIP, ANNOTATION_KEDA_TRANSFER_HPA_OWNERSHIP]);
         let replicas = match annotations.get(ANNOTATION_PAUSED_REPLICAS) {
             None => None,
             Some(v) => Some(v.trim().parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                 Error::invalid(format!("metadata.annotations[{ANNOTATION_PAUSED_REPLICAS}]"), format!("{v:?} must be a whole number of 0 or more"))
             })?),
         };
-        Ok(Pause {
-            paused: flag(ANNOTATION_PAUSED)?,
-            replicas,
-            scale_in: flag(ANNOTATION_PAUSED_SCALE_IN)?,
-            scale_out: flag(ANNOTATION_PAUSED_SCALE_OUT)?,
-        })
+        Ok(Pause { paused, replicas, scale_in, scale_out, force_activation, transfer_hpa_ownership, warnings })
     }
 }
 
@@ -232,7 +257,7 @@ struct Evaluation {
 fn hpa_proposal(name: &str, value: f64, target: f64, metric_type: MetricType, current: i32) -> Proposal {
     let base = current.max(1) as f64;
     let (ratio, raw) = match metric_type {
-        MetricType::AverageValue => (value / (target * base), (value / target).ceil()),
+        MetricType::AverageValue | MetricType::Utilization => (value / (target * base), (value / target).ceil()),
         MetricType::Value => (value / target, (value / target * base).ceil()),
     };
     if current > 0 && (1.0 - ratio).abs() <= TOLERANCE {
@@ -244,7 +269,7 @@ fn hpa_proposal(name: &str, value: f64, target: f64, metric_type: MetricType, cu
     }
     let n = raw.clamp(0.0, i32::MAX as f64) as i32;
     let why = match metric_type {
-        MetricType::AverageValue => format!("{name}={} / {} per replica = {n}", fmt_num(value), fmt_num(target)),
+        MetricType::AverageValue | MetricType::Utilization => format!("{name}={} / {} per replica = {n}", fmt_num(value), fmt_num(target)),
         MetricType::Value => format!("{name}={} / target {} × {} = {n}", fmt_num(value), fmt_num(target), current.max(1)),
     };
     Proposal { replicas: n, why, fallback: false }
@@ -318,7 +343,7 @@ fn evaluate(state: &mut State, inputs: &Inputs<'_>) -> Evaluation {
     ev
 }
 
-fn composite_value(spec: &ScaledObjectSpec, triggers: &[TriggerInput], formula: &str) -> std::result::Result<f64, String> {
+pub(crate) fn composite_value(spec: &ScaledObjectSpec, triggers: &[TriggerInput], formula: &str) -> std::result::Result<f64, String> {
     use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Value};
     let mut ctx = HashMapContext::<DefaultNumericTypes>::new();
     for (i, t) in triggers.iter().enumerate() {
@@ -362,13 +387,19 @@ pub fn decide(state: &State, inputs: &Inputs<'_>, now: DateTime<Utc>) -> Decisio
     let first_error = ev.errors.first().cloned().unwrap_or_default();
     let fallback_in_use = ev.proposals.iter().any(|p| p.fallback);
 
-    let decision = if ev.active {
+    let active = ev.active || inputs.pause.force_activation;
+    let decision = if active {
         next.last_active = Some(now);
         if current == 0 || spec.idle_replica_count.is_some() && current < min {
             // KEDA scaleFromZeroOrIdle: to minReplicaCount, at least 1.
             let n = min.max(1);
-            let why = ev.proposals.iter().max_by_key(|p| p.replicas).map(|p| p.why.clone()).unwrap_or_default();
-            done(next, Phase::Active, n, Rule::Activate, format!("{}: a source became active ({why})", verb(n)))
+            let why = if ev.active {
+                let why = ev.proposals.iter().max_by_key(|p| p.replicas).map(|p| p.why.clone()).unwrap_or_default();
+                format!("a source became active ({why})")
+            } else {
+                format!("activation forced by annotation {ANNOTATION_FORCE_ACTIVATION}")
+            };
+            done(next, Phase::Active, n, Rule::Activate, format!("{}: {why}", verb(n)))
         } else {
             hpa_step(next, inputs, &ev, now)
         }
@@ -378,9 +409,12 @@ pub fn decide(state: &State, inputs: &Inputs<'_>, now: DateTime<Utc>) -> Decisio
         let p = ev.proposals.iter().max_by_key(|p| (p.replicas, p.fallback)).cloned().expect("a fallback proposal");
         let n = p.replicas.min(spec.max_replica_count);
         done(next, Phase::Fallback, n, Rule::Fallback, format!("{}: {}", verb(n), p.why))
-    } else if !ev.errors.is_empty() && ev.unresolved_errors == ev.metrics {
-        // Every metric failed and no fallback applies: KEDA leaves the replicas alone.
-        done(next, Phase::Fallback, current, Rule::ScalerErrorHold, format!("held {current}: every scaler failed ({first_error})"))
+    } else if !ev.errors.is_empty() {
+        // KEDA RequestScale: no trigger active and one responded with an error → leave the
+        // replicas alone (with a fallback, until it takes over past failureThreshold); never
+        // scale to zero on a metric that could not be read.
+        let what = if ev.unresolved_errors == ev.metrics { "every scaler failed" } else { "a scaler failed while none is active" };
+        done(next, Phase::Fallback, current, Rule::ScalerErrorHold, format!("held {current}: {what} ({first_error})"))
     } else if spec.idle_replica_count.is_some_and(|idle| current > idle) || current > 0 && min == 0 {
         scale_to_zero_or_idle(next, inputs, &ev, now)
     } else if current < min && spec.idle_replica_count.is_none() {
@@ -475,7 +509,7 @@ fn hpa_step(mut next: State, inputs: &Inputs<'_>, ev: &Evaluation, now: DateTime
         rule = Rule::ScalerErrorHold;
     }
 
-    let (up, down) = spec.hpa_behavior();
+    let (up, down) = if spec.actuation == crate::spec::Actuation::Direct { spec.direct_behavior() } else { spec.hpa_behavior() };
     let (stabilized, window_note) = stabilize(&mut next, current, desired, &up, &down, now);
     if stabilized != desired {
         why = format!("{why}; {window_note}");
@@ -552,6 +586,8 @@ fn rate_limit(
     if desired > current {
         let limit = match up.select_policy {
             Some(SelectPolicy::Disabled) => current,
+            // No policies at all: direct mode's default, the metric's step at once.
+            _ if up.policies.is_none() => i32::MAX,
             select => {
                 let proposals = up.policies.iter().flatten().map(|p| {
                     let start = period_start(p.period_seconds);

@@ -7,10 +7,12 @@ pub mod crypto;
 pub mod decide;
 pub mod demo;
 mod error;
+pub mod external;
 pub mod lease;
 pub mod metrics;
 pub mod push;
-mod runtime;
+pub mod redact;
+mod run;
 pub mod scaled_job;
 pub mod scalers;
 pub mod scheduler;
@@ -42,5 +44,5 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 pub use decide::OverrideInput;
-pub use runtime::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectExtras, ObjectView};
+pub use run::{ActiveOverride, DecisionView, Engine, EngineOptions, ObjectExtras, ObjectView};
 pub use sea_orm::DatabaseConnection;

@@ -26,13 +26,17 @@ pub const DEFAULT_MAX_REPLICAS: i32 = 100;
     shortname = "so",
     category = "swell",
     doc = "Scales a Deployment, StatefulSet or any resource with a scale subresource from event sources (KEDA semantics).",
-    printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
+    printcolumn(name = "ScaleTargetKind", type_ = "string", json_path = ".status.scaleTargetKind"),
+    printcolumn(name = "ScaleTargetName", type_ = "string", json_path = ".spec.scaleTargetRef.name"),
     printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
     printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
-    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.desiredReplicas"),
     printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
     printcolumn(name = "Active", type_ = "string", json_path = r#".status.conditions[?(@.type=="Active")].status"#),
+    printcolumn(name = "Fallback", type_ = "string", json_path = r#".status.conditions[?(@.type=="Fallback")].status"#),
     printcolumn(name = "Paused", type_ = "string", json_path = r#".status.conditions[?(@.type=="Paused")].status"#),
+    printcolumn(name = "Triggers", type_ = "string", json_path = ".status.triggersTypes"),
+    printcolumn(name = "Authentications", type_ = "string", json_path = ".status.authenticationsTypes"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.desiredReplicas", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = kube::core::Rule::new("self.minReplicaCount <= self.maxReplicaCount").message("spec.minReplicaCount must not be greater than spec.maxReplicaCount"))]
@@ -192,6 +196,9 @@ pub enum MetricType {
     AverageValue,
     /// replicas = ceil(current × value / target)
     Value,
+    /// KEDA accepts it only for its cpu and memory scalers, which read pod resources; every
+    /// Swell source is an External metric, so validation refuses it with the alternatives.
+    Utilization,
 }
 
 impl ScalingRules {
@@ -240,6 +247,25 @@ impl ScaledObjectSpec {
             .and_then(|b| b.scale_down.as_ref())
             .map_or_else(ScalingRules::default_scale_down, |r| r.or_defaults(ScalingRules::default_scale_down()));
         (up, down)
+    }
+
+    /// The behaviour Swell applies itself in `direct` mode: the HPA's, except that scale-up
+    /// is unlimited unless `advanced.horizontalPodAutoscalerConfig.behavior.scaleUp` says
+    /// otherwise (direct mode exists to take the metric's step at once); scale-down keeps the
+    /// HPA's stabilization and policies.
+    pub fn direct_behavior(&self) -> (ScalingRules, ScalingRules) {
+        let (up, down) = self.hpa_behavior();
+        let scale_up_given = self
+            .advanced
+            .as_ref()
+            .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
+            .and_then(|h| h.behavior.as_ref())
+            .is_some_and(|b| b.scale_up.is_some());
+        if scale_up_given {
+            (up, down)
+        } else {
+            (ScalingRules { stabilization_window_seconds: Some(0), select_policy: Some(SelectPolicy::Max), policies: None }, down)
+        }
     }
 
     pub fn scaling_modifiers(&self) -> Option<&ScalingModifiers> {
@@ -347,6 +373,12 @@ impl ScaledObjectSpec {
         for (i, t) in self.triggers.iter().enumerate() {
             if t.trigger_type.trim().is_empty() {
                 return Err(Error::invalid(format!("spec.triggers[{i}].type"), "must not be empty"));
+            }
+            if t.metric_type == Some(MetricType::Utilization) {
+                return Err(Error::invalid(
+                    format!("spec.triggers[{i}].metricType"),
+                    format!("Utilization is only for KEDA's cpu and memory scalers; a {} trigger takes AverageValue (the default) or Value", t.trigger_type),
+                ));
             }
         }
         self.validate_fallback()?;

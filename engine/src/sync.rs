@@ -49,7 +49,31 @@ struct Shared {
     uids: Mutex<HashMap<Key, String>>,
     /// One recorder per cluster: it keeps the cache that turns repeats into counts.
     recorder: Recorder,
+    /// Per object, the desired state last reconciled (generation and the annotations Swell
+    /// reads) and when: an event that changes neither (a status patch) is not a change.
+    reconciled: Mutex<HashMap<Key, (Desired, std::time::Instant)>>,
 }
+
+/// What a reconcile acts on: the spec's generation and the annotations that steer Swell.
+#[derive(Clone, Debug, PartialEq)]
+struct Desired {
+    generation: Option<i64>,
+    annotations: BTreeMap<String, String>,
+}
+
+impl Desired {
+    fn of(so: &ScaledObject) -> Self {
+        let steering = |k: &str| k.starts_with("autoscaling.keda.sh/") || k.starts_with("scaledobject.keda.sh/") || k.starts_with("swell.dev/");
+        Desired {
+            generation: so.meta().generation,
+            annotations: so.annotations().iter().filter(|(k, _)| steering(k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// A rejected object is tried again on an event at most this often even when its spec did
+/// not change (what it refers to, a Secret or a target, may have appeared).
+const RETRY_REJECTED: Duration = Duration::from_secs(30);
 
 /// Registers `cluster` with the engine and keeps it in sync until `shutdown`: the watcher
 /// and the status writer (every `status_every`).
@@ -58,7 +82,7 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
     engine.add_cluster(cluster.clone());
     let recorder = Recorder::new(cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
-    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default(), recorder });
+    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default(), recorder, reconciled: Mutex::default() });
     let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
     let jobs = tokio::spawn(watch_scaled_jobs(shared.clone(), shutdown.clone()));
     let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
@@ -77,7 +101,10 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
             }
             Ok(Some(Event::InitDone)) => shared.forget_missing(&seen).await,
             Ok(Some(Event::Apply(so))) => shared.applied(so).await,
-            Ok(Some(Event::Delete(so))) => shared.gone(&key(&so)).await,
+            Ok(Some(Event::Delete(so))) => {
+                shared.reconciled.lock().expect("reconciled lock").remove(&key(&so));
+                shared.gone(&key(&so)).await
+            }
             Ok(None) => break,
             Err(e) => tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledObject watch failed; retrying"),
         }
@@ -244,16 +271,24 @@ impl Shared {
         let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
         let has_finalizer = so.finalizers().iter().any(|f| f == FINALIZER);
         if so.meta().deletion_timestamp.is_some() {
+            // Stop polling and actuating at once, leader or not; only the leader lets go.
+            self.reconciled.lock().expect("reconciled lock").remove(&k);
+            self.gone(&k).await;
             if has_finalizer && self.cluster.fence().holds() {
-                self.gone(&k).await;
-                let rest: Vec<&String> = so.finalizers().iter().filter(|f| *f != FINALIZER).collect();
-                let patch = serde_json::json!({"metadata": {"finalizers": rest, "resourceVersion": so.resource_version()}});
-                if let Err(e) = api.patch(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    tracing::warn!(object = %k.1, error = %e, "removing the finalizer failed; will retry on the next event");
-                }
+                self.remove_finalizer(&api, &k.1).await;
             }
             return;
         }
+        let desired = Desired::of(&so);
+        let unchanged = {
+            let reconciled = self.reconciled.lock().expect("reconciled lock");
+            let rejected = self.rejected.lock().expect("rejected lock").contains_key(&k);
+            reconciled.get(&k).is_some_and(|(d, at)| *d == desired && (!rejected || at.elapsed() < RETRY_REJECTED))
+        };
+        if unchanged && (has_finalizer || !self.cluster.fence().holds()) && self.engine.find(&self.cluster.name, &k.0, &k.1).is_some() {
+            return; // a status patch or another field Swell does not act on
+        }
+        self.reconciled.lock().expect("reconciled lock").insert(k.clone(), (desired, std::time::Instant::now()));
         if !has_finalizer && self.cluster.fence().holds() {
             let mut finalizers = so.finalizers().to_vec();
             finalizers.push(FINALIZER.into());
@@ -275,8 +310,14 @@ impl Shared {
                     controller: Some(true),
                     block_owner_deletion: None,
                 });
+                let last_active = so
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_active_time.as_deref())
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
                 self.engine
-                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params })
+                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params, last_active })
                     .await
             }
         };
@@ -300,6 +341,36 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Takes Swell's finalizer off a deleted object, re-reading it after a conflict (a
+    /// thousand deletions at once race their own status writes) until it is off or gone.
+    async fn remove_finalizer(&self, api: &Api<ScaledObject>, name: &str) {
+        for attempt in 1..=8u32 {
+            let so = match api.get_opt(name).await {
+                Ok(Some(so)) => so,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(object = %name, error = %e, "reading a deleted ScaledObject failed");
+                    tokio::time::sleep(crate::backoff(attempt, Duration::from_millis(50), Duration::from_secs(2))).await;
+                    continue;
+                }
+            };
+            let rest: Vec<&String> = so.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+            if rest.len() == so.finalizers().len() {
+                return;
+            }
+            let patch = serde_json::json!({"metadata": {"finalizers": rest, "resourceVersion": so.resource_version()}});
+            match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(e)) if e.code == 404 => return,
+                Err(e) => {
+                    tracing::debug!(object = %name, error = %e, attempt, "removing the finalizer failed; reading again");
+                    tokio::time::sleep(crate::backoff(attempt, Duration::from_millis(50), Duration::from_secs(2))).await;
+                }
+            }
+        }
+        tracing::warn!(object = %name, "the finalizer is still on after 8 attempts; the next event retries");
     }
 
     /// The object is gone from the cluster (or being deleted): stop actuating and forget it.
@@ -363,25 +434,54 @@ impl Shared {
     }
 }
 
-/// The status Swell reports for an object the engine runs.
+/// The status Swell reports for an object the engine runs: KEDA's fields, and conditions
+/// that each say what is true with a reason and a message.
 pub fn status_of(view: &ObjectView) -> ScaledObjectStatus {
-    let ready = match &view.error {
-        None => Condition::new("Ready", true, "ScaledObjectReady", "Swell is scaling the target"),
-        Some(e) => Condition::new("Ready", false, "ScaledObjectCheckFailed", e.clone()),
+    let spec = view.spec.as_deref();
+    let rule = view.last_rule.as_deref().unwrap_or("");
+    let ready = match (&view.error, view.phase.as_str()) {
+        (None, _) if view.warnings.is_empty() => Condition::new("Ready", true, "ScaledObjectReady", "ScaledObject is defined correctly and is ready for scaling"),
+        (None, _) => Condition::new("Ready", true, "ScaledObjectReady", view.warnings.join("; ")),
+        (Some(e), "Active") => Condition { status: "Unknown".into(), ..Condition::new("Ready", false, "PartialTriggerError", format!("Some triggers are not working correctly: {e}")) },
+        (Some(e), _) if rule == "scaler_error_hold" || rule == "fallback" => Condition::new("Ready", false, "TriggerError", format!("Triggers are not working correctly: {e}")),
+        (Some(e), _) => Condition::new("Ready", false, "ScaledObjectCheckFailed", e.clone()),
     };
-    let active = view.phase == "Active";
+    let active = match view.phase.as_str() {
+        "Active" => Condition::new("Active", true, "ScalerActive", "Scaling is performed because triggers are active"),
+        "CoolingDown" => Condition::new("Active", false, "ScalerCooldown", "Scaler cooling down because triggers are not active"),
+        _ => Condition::new("Active", false, "ScalerNotActive", "Scaling is not performed because triggers are not active"),
+    };
+    let fallback = if rule == "fallback" {
+        Condition::new("Fallback", true, "FallbackExists", "At least one trigger is falling back on this scaled object")
+    } else if spec.is_some_and(|s| s.fallback.is_some()) {
+        Condition::new("Fallback", false, "NoFallbackFound", "No fallbacks are active on this scaled object")
+    } else {
+        Condition::new("Fallback", false, "FallbackNotConfigured", "spec.fallback is not set: a failing trigger holds the replicas")
+    };
+    let paused = if view.phase == "Paused" {
+        Condition::new("Paused", true, "ScaledObjectPaused", view.override_.clone().or_else(|| view.last_decision.clone()).unwrap_or_else(|| "ScaledObject is paused".into()))
+    } else {
+        Condition::new("Paused", false, "ScaledObjectUnpaused", "ScaledObject is not paused")
+    };
+    let health = view
+        .health
+        .iter()
+        .map(|(metric, n)| (metric.clone(), crate::crd::HealthStatus { number_of_failures: *n as i32, status: if *n > 0 { "Failing" } else { "Happy" }.into() }))
+        .collect();
+    let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
     ScaledObjectStatus {
         target: Some(view.target.clone()),
         scale_target_kind: view.target.split('/').next().map(str::to_string),
         current_replicas: view.current_replicas,
         desired_replicas: view.desired_replicas,
         last_decision: view.last_decision.clone(),
-        conditions: vec![
-            ready,
-            Condition::new("Active", active, if active { "ScalerActive" } else { "ScalerNotActive" }, ""),
-            Condition::new("Fallback", view.phase == "Fallback", "", ""),
-            Condition::new("Paused", view.phase == "Paused", "", view.override_.clone().unwrap_or_default()),
-        ],
+        last_active_time: view.last_active.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        health,
+        external_metric_names: view.external.keys().cloned().collect(),
+        hpa_name: spec.filter(|s| s.actuation == crate::spec::Actuation::Hpa).map(|s| crate::actuate::hpa_name(&view.name, s)),
+        triggers_types: spec.and_then(|s| join(s.triggers.iter().map(|t| t.trigger_type.clone()).collect())),
+        authentications_types: spec.and_then(|s| join(s.triggers.iter().filter_map(|t| t.authentication_ref.as_ref().map(|r| r.name.clone())).collect())),
+        conditions: vec![ready, active, fallback, paused],
         ..Default::default()
     }
 }
@@ -424,11 +524,15 @@ async fn write_status(shared: Arc<Shared>, every: Duration, mut shutdown: watch:
             let was_active = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Active")).map(|c| c.status == "True");
             let is_active = view.phase == "Active";
             let was_error = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Ready")).is_some_and(|c| c.status == "False");
+            // KEDA: Deactivated when the target is taken to zero (or idle), not when cooldown starts.
+            let deactivated = matches!(view.last_rule.as_deref(), Some("scale_to_zero" | "scale_to_idle"))
+                && before.and_then(|b| b.desired_replicas).zip(view.desired_replicas).is_some_and(|(was, now)| now < was);
             if shared.patch_status(&k, &status).await {
-                match (was_active, is_active) {
-                    (Some(false) | None, true) => shared.event(&k, EventType::Normal, "ScaleTargetActivated", view.last_decision.as_deref().unwrap_or("")).await,
-                    (Some(true), false) => shared.event(&k, EventType::Normal, "ScaleTargetDeactivated", view.last_decision.as_deref().unwrap_or("")).await,
-                    _ => {}
+                if was_active != Some(true) && is_active {
+                    shared.event(&k, EventType::Normal, "ScaleTargetActivated", view.last_decision.as_deref().unwrap_or("")).await;
+                }
+                if deactivated {
+                    shared.event(&k, EventType::Normal, "ScaleTargetDeactivated", view.last_decision.as_deref().unwrap_or("")).await;
                 }
                 if let (Some(e), false) = (&view.error, was_error) {
                     shared.event(&k, EventType::Warning, "ScaledObjectCheckFailed", e).await;

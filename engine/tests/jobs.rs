@@ -113,35 +113,39 @@ async fn history_limits_prune_finished_jobs_and_the_loop_runs_from_the_crd() {
 
     // Finished Jobs: 3 complete, 2 failed; limits keep 1 and 0.
     let jobs: Api<Job> = Api::namespaced(client.clone(), "batch");
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for (i, outcome) in ["Complete", "Complete", "Complete", "Failed", "Failed"].iter().enumerate() {
         let name = existing_job(&client, "batch", "work", i, false).await;
-        let conditions = match *outcome {
-            "Complete" => serde_json::json!([
-                {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]),
-            _ => serde_json::json!([
-                {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]),
-        };
-        // active 0: the job controller may already have started a pod for it.
-        let mut status = serde_json::json!({"conditions": conditions, "startTime": now, "active": 0});
-        if *outcome == "Complete" {
-            status["completionTime"] = now.clone().into();
-            status["succeeded"] = 1.into();
-        } else {
-            status["failed"] = 1.into();
-        }
         jobs.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"suspend": false}}))).await.unwrap();
-        // The job controller races us and may set startTime (then immutable): retry with its value.
+        // The job controller may set startTime (then immutable) once the Job runs. Every
+        // attempt reads it and dates the outcome at "now", which is never before it, so the
+        // API server's rule completionTime >= startTime holds whoever wrote startTime.
         let mut attempt = 0;
         loop {
-            if let Some(t) = jobs.get(&name).await.unwrap().status.and_then(|s| s.start_time) {
-                status["startTime"] = serde_json::to_value(t).unwrap();
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let start = match jobs.get(&name).await.unwrap().status.and_then(|s| s.start_time) {
+                Some(t) => serde_json::to_value(t).unwrap(),
+                None => now.clone().into(),
+            };
+            let conditions = match *outcome {
+                "Complete" => serde_json::json!([
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
+                    {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]),
+                _ => serde_json::json!([
+                    {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
+                    {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]),
+            };
+            // active 0: the job controller may already have started a pod for it.
+            let mut status = serde_json::json!({"conditions": conditions, "startTime": start, "active": 0});
+            if *outcome == "Complete" {
+                status["completionTime"] = now.clone().into();
+                status["succeeded"] = 1.into();
+            } else {
+                status["failed"] = 1.into();
             }
-            match jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status.clone()}))).await {
+            match jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status}))).await {
                 Ok(_) => break,
-                Err(e) if attempt < 10 => {
+                // A write racing the controller's own status update conflicts; read again.
+                Err(e) if attempt < 20 => {
                     attempt += 1;
                     eprintln!("marking {name} {outcome}, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;

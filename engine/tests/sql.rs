@@ -90,8 +90,8 @@ async fn decisions_and_samples_are_written_in_batches_and_read_back_by_time() {
         let samples: Vec<_> = (0..2500)
             .map(|i| NewSample { scaled_object_id: id, metric: "rate".into(), at: t0 + Duration::seconds(i), value: i as f64 })
             .collect();
-        store::write_batch(&t.db, &decisions, &samples).await.unwrap_or_else(|e| panic!("{}: {e}", t.kind));
-        store::write_batch(&t.db, &[], &[]).await.unwrap();
+        store::write_batch(&t.db, &decisions, &samples, &[]).await.unwrap_or_else(|e| panic!("{}: {e}", t.kind));
+        store::write_batch(&t.db, &[], &[], &[]).await.unwrap();
 
         let recent = store::recent_decisions(&t.db, id, 3).await.unwrap();
         let texts: Vec<_> = recent.iter().map(|d| d.explanation.as_str()).collect();

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_initial;
 mod m20261129_000002_cluster_tenant;
 mod m20261129_000003_webhook_sources;
+mod m20261201_000004_object_state;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261129_000002_cluster_tenant::Migration),
             Box::new(m20261129_000003_webhook_sources::Migration),
+            Box::new(m20261201_000004_object_state::Migration),
         ]
     }
 }

@@ -111,3 +111,150 @@ async fn hpa_controller_scales_from_swells_external_metric() {
     api.delete("web", &DeleteParams::default()).await.unwrap();
     eventually("swell-hpa-web deleted", WAIT, || async { hpas.get_opt("swell-hpa-web").await.ok()?.is_none().then_some(()) }).await;
 }
+
+/// `swell serve` with a registered cluster and its metrics API behind an APIService.
+struct Served {
+    _serve: Serve,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cp.kubeconfig()).unwrap();
+    let db = format!("sqlite://{}/swell.db", dir.path().display());
+    let (code, err) = run(swell(dir.path())
+        .args(["cluster", "add", "east", "--tenant", "team", "--database-url", &db, "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("SWELL_SECRET_KEY", KEY));
+    assert_eq!(code, 0, "{err}");
+    let (port, api_port) = (free_port(), free_port());
+    let serve = Serve(
+        swell(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db, "--log", "warn"])
+            .env("SWELL_SECRET_KEY", KEY)
+            .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{api_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("swell serve answers", WAIT, || async { get(port, "/healthz").map(|_| ()) }).await;
+    create_yaml(
+        client,
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: swell-metrics, namespace: swell}}\nspec: {{type: ExternalName, externalName: 127.0.0.1, ports: [{{name: https, port: {api_port}}}]}}\n---\n\
+             apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.external.metrics.k8s.io}}\n\
+             spec: {{group: external.metrics.k8s.io, version: v1beta1, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100, service: {{name: swell-metrics, namespace: swell, port: {api_port}}}}}\n"
+        ),
+    )
+    .await;
+    Served { _serve: serve, _dir: dir, port }
+}
+
+fn so(name: &str, spec: serde_json::Value) -> ScaledObject {
+    serde_json::from_value(serde_json::json!({"apiVersion": "swell.dev/v1alpha1", "kind": "ScaledObject", "metadata": {"name": name}, "spec": spec})).unwrap()
+}
+
+/// KEDA's hpa path: metrics by name past a failing trigger, fallback served to the real HPA
+/// controller, metricType Value, one composite metric for scalingModifiers, a foreign HPA
+/// refused, and a switch to direct mode removing the HPA in the same change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_mode_does_what_keda_does() {
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    install_crds(&client, engine::crd::all()).await;
+    namespace(&client, "shop").await;
+    namespace(&client, "swell").await;
+    for d in ["api", "mods", "legacy", "typed"] {
+        deployment(&client, "shop", d, 0).await;
+    }
+    let low = MetricEndpoint::start(5).await;
+    let twenty = MetricEndpoint::start(20).await;
+    let fifteen = MetricEndpoint::start(15).await;
+    let _served = serve_against(&cp, &client).await;
+    let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "shop");
+    let metric = |url: &str, loc: &str, target: &str| serde_json::json!({"type": "metrics-api", "metadata": {"url": url, "valueLocation": loc, "targetValue": target}});
+
+    // A foreign HPA on `legacy`, made before Swell sees it.
+    create_yaml(&client, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: legacy-hpa, namespace: shop}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: legacy}, minReplicas: 1, maxReplicas: 3, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]}\n").await;
+
+    // api: trigger 0 always fails (no such value), trigger 1 reads 5 (1 replica); fallback 3.
+    let base = |triggers: serde_json::Value, extra: serde_json::Value| {
+        let mut s = serde_json::json!({"scaleTargetRef": {"name": "x"}, "pollingInterval": 1, "cooldownPeriod": 300, "minReplicaCount": 0, "maxReplicaCount": 10, "triggers": triggers});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    let mut spec = base(
+        serde_json::json!([metric(&low.url, "missing.field", "10"), metric(&low.url, "value", "10")]),
+        serde_json::json!({"fallback": {"failureThreshold": 2, "replicas": 3}}),
+    );
+    spec["scaleTargetRef"]["name"] = "api".into();
+    api.create(&PostParams::default(), &so("api", spec)).await.unwrap();
+    let mut spec = base(
+        serde_json::json!([{"name": "a", "type": "metrics-api", "metadata": {"url": twenty.url, "valueLocation": "value", "targetValue": "1"}},
+                           {"name": "b", "type": "metrics-api", "metadata": {"url": fifteen.url, "valueLocation": "value", "targetValue": "1"}}]),
+        serde_json::json!({"advanced": {"scalingModifiers": {"formula": "a + b", "target": "10", "metricType": "AverageValue"}}}),
+    );
+    spec["scaleTargetRef"]["name"] = "mods".into();
+    api.create(&PostParams::default(), &so("mods", spec)).await.unwrap();
+    let mut spec = base(serde_json::json!([{"type": "metrics-api", "metricType": "Value", "metadata": {"url": twenty.url, "valueLocation": "value", "targetValue": "10"}}]), serde_json::json!({}));
+    spec["scaleTargetRef"]["name"] = "typed".into();
+    api.create(&PostParams::default(), &so("typed", spec)).await.unwrap();
+    let mut spec = base(serde_json::json!([metric(&twenty.url, "value", "10")]), serde_json::json!({}));
+    spec["scaleTargetRef"]["name"] = "legacy".into();
+    api.create(&PostParams::default(), &so("legacy", spec)).await.unwrap();
+
+    // The failing trigger 0 does not hide trigger 1, and past failureThreshold its fallback
+    // value (3 × 10) takes the real HPA controller to the fallback's 3 replicas.
+    let status = eventually("the HPA of api reads both metrics and wants 3", WAIT, || async {
+        let status = hpas.get_opt("swell-hpa-api").await.ok()??.status?;
+        (status.desired_replicas == 3).then_some(status)
+    })
+    .await;
+    let names: Vec<String> = status.current_metrics.unwrap_or_default().iter().filter_map(|m| m.external.as_ref().map(|e| e.metric.name.clone())).collect();
+    assert!(names.iter().any(|n| n.starts_with("s1-")), "trigger 1's metric is served: {names:?}");
+    eventually("api at the fallback's 3 replicas", WAIT, || async { (replicas(&client, "shop", "api").await == 3).then_some(()) }).await;
+    let s = api.get("api").await.unwrap().status.unwrap();
+    let fallback = s.conditions.iter().find(|c| c.type_ == "Fallback").unwrap();
+    assert_eq!((fallback.status.as_str(), fallback.reason.as_str()), ("True", "FallbackExists"), "{s:?}");
+    assert!(s.health.values().any(|h| h.status == "Failing" && h.number_of_failures > 2), "{:?}", s.health);
+
+    // scalingModifiers: one composite metric, 20 + 15 = 35 over target 10 → 4.
+    let hpa = eventually("swell-hpa-mods", WAIT, || async { hpas.get_opt("swell-hpa-mods").await.ok()? }).await;
+    let metrics = hpa.spec.metrics.unwrap();
+    assert_eq!(metrics.len(), 1, "one composite metric");
+    assert_eq!(metrics[0].external.as_ref().unwrap().metric.name, "composite-metric");
+    eventually("mods at 4 from the composite metric", WAIT, || async { (replicas(&client, "shop", "mods").await == 4).then_some(()) }).await;
+
+    // metricType Value reaches the HPA as a Value target.
+    let hpa = eventually("swell-hpa-typed", WAIT, || async { hpas.get_opt("swell-hpa-typed").await.ok()? }).await;
+    let metrics = hpa.spec.metrics.unwrap();
+    let target = &metrics[0].external.as_ref().unwrap().target;
+    assert_eq!((target.type_.as_str(), target.value.as_ref().map(|q| q.0.as_str())), ("Value", Some("10")));
+
+    // The foreign HPA is refused by name and left alone.
+    let message = eventually("legacy refused", WAIT, || async {
+        let s = api.get("legacy").await.ok()?.status?;
+        s.conditions.into_iter().find(|c| c.type_ == "Ready" && c.status == "False").map(|c| c.message)
+    })
+    .await;
+    assert!(message.contains("legacy-hpa") && message.contains("transfer-hpa-ownership"), "{message}");
+    let legacy = hpas.get("legacy-hpa").await.unwrap();
+    assert_eq!(legacy.spec.max_replicas, 3, "Swell changed someone else's HPA");
+    assert!(hpas.get_opt("swell-hpa-legacy").await.unwrap().is_none(), "a second HPA on the same target");
+
+    // hpa → direct removes Swell's HPA in the same change; Swell then scales mods itself.
+    let mut mods = api.get("mods").await.unwrap();
+    mods.spec.actuation = engine::spec::Actuation::Direct;
+    mods.metadata.managed_fields = None;
+    api.replace("mods", &PostParams::default(), &mods).await.unwrap();
+    eventually("swell-hpa-mods removed after the switch to direct", Duration::from_secs(10), || async {
+        hpas.get_opt("swell-hpa-mods").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}

@@ -112,8 +112,9 @@ impl KubeCluster {
         let mut deleted = 0;
         for (kind, limit) in [("Complete", successful_limit), ("Failed", failed_limit)] {
             let mut done: Vec<&Job> = jobs.items.iter().filter(|j| finished(j, kind)).collect();
-            // Oldest first; names break ties within the timestamps' one-second resolution.
-            done.sort_by_key(|j| (j.meta().creation_timestamp.as_ref().map(|t| t.0), j.name_any()));
+            // Oldest finish first (KEDA sorts by completion time); names break ties within
+            // the timestamps' one-second resolution.
+            done.sort_by_key(|j| (finished_at(j, kind), j.name_any()));
             let excess = done.len().saturating_sub(limit.max(0) as usize);
             for job in &done[..excess] {
                 let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
@@ -126,4 +127,19 @@ impl KubeCluster {
         }
         Ok(deleted)
     }
+}
+
+/// When a finished Job finished: its completionTime (set for Complete), else the time its
+/// finishing condition turned true (Failed has no completionTime), else its creation.
+fn finished_at(job: &Job, kind: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+    let status = job.status.as_ref();
+    status
+        .and_then(|s| s.completion_time.as_ref().map(|t| t.0))
+        .or_else(|| {
+            status
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
+                .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
+        })
+        .or_else(|| job.meta().creation_timestamp.as_ref().map(|t| t.0))
 }

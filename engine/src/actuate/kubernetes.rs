@@ -15,8 +15,8 @@ use kube::Client;
 use tokio::sync::Mutex;
 
 use super::Fence;
-use crate::scalers::MetricSpec;
-use crate::spec::{ScaleTargetRef, ScaledObjectSpec, ScalingRules};
+use crate::external::HpaMetric;
+use crate::spec::{MetricType, ScaleTargetRef, ScaledObjectSpec, ScalingRules};
 use crate::{Error, Result};
 
 /// Names of the HPAs Swell creates: `swell-hpa-<scaledobject>` (KEDA: `keda-hpa-…`).
@@ -35,12 +35,7 @@ pub fn hpa_name(object: &str, spec: &ScaledObjectSpec) -> String {
         .unwrap_or_else(|| format!("{HPA_PREFIX}{object}"))
 }
 
-/// The external metric name of trigger `index` (KEDA: `s<index>-<metric>`), lower case with
-/// dashes, as metric names in the API path must be.
-pub fn external_metric_name(index: usize, metric: &str) -> String {
-    let clean: String = metric.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    format!("s{index}-{}", clean.trim_matches('-'))
-}
+pub use crate::external::external_metric_name;
 
 /// A quantity string for a metric value: whole numbers as they are, else milli-units.
 pub fn quantity(v: f64) -> Quantity {
@@ -163,13 +158,13 @@ impl KubeCluster {
     }
 
     /// Creates or updates the HPA of an `hpa`-mode ScaledObject (server-side apply): it
-    /// reads one External metric per trigger from Swell's metrics API.
+    /// reads its External metrics (one per trigger, or the composite) from Swell's metrics API.
     pub async fn apply_hpa(
         &self,
         namespace: &str,
         object: &str,
         spec: &ScaledObjectSpec,
-        metrics: &[MetricSpec],
+        metrics: &[HpaMetric],
         owner: Option<OwnerReference>,
     ) -> Result<()> {
         let name = hpa_name(object, spec);
@@ -183,15 +178,17 @@ impl KubeCluster {
             [(LABEL_OBJECT.to_string(), object.to_string()), (LABEL_CLUSTER.to_string(), self.name.clone())].into();
         let hpa_metrics = metrics
             .iter()
-            .enumerate()
-            .map(|(i, m)| HpaMetricSpec {
+            .map(|m| HpaMetricSpec {
                 type_: "External".into(),
                 external: Some(ExternalMetricSource {
                     metric: MetricIdentifier {
-                        name: external_metric_name(i, &m.name),
+                        name: m.name.clone(),
                         selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..Default::default() }),
                     },
-                    target: MetricTarget { type_: "AverageValue".into(), average_value: Some(quantity(m.target)), ..Default::default() },
+                    target: match m.metric_type {
+                        MetricType::Value => MetricTarget { type_: "Value".into(), value: Some(quantity(m.target)), ..Default::default() },
+                        _ => MetricTarget { type_: "AverageValue".into(), average_value: Some(quantity(m.target)), ..Default::default() },
+                    },
                 }),
                 ..Default::default()
             })
@@ -223,6 +220,25 @@ impl KubeCluster {
             .await
             .map(|_| ())
             .map_err(|e| Error::Actuation { target: format!("{}/{namespace}/{name}", self.name), message: short(&e) })
+    }
+
+    /// The name of an HPA in `namespace` that scales `target` and that Swell did not make
+    /// (no `managed-by: swell` label), or that Swell made for another object than `own`.
+    pub async fn foreign_hpa(&self, namespace: &str, target: &ScaleTargetRef, own: &str) -> Result<Option<String>> {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| Error::Actuation { target: format!("{}/{namespace}/HorizontalPodAutoscaler", self.name), message: short(&e) })?;
+        Ok(list.items.into_iter().find_map(|h| {
+            let name = h.metadata.name.clone().unwrap_or_default();
+            let r = &h.spec.scale_target_ref;
+            if r.name != target.name || r.kind != target.kind {
+                return None;
+            }
+            let ours = h.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|m| m == FIELD_MANAGER);
+            (!(ours && name == own)).then_some(name)
+        }))
     }
 
     /// Deletes Swell's HPA of an object, if there is one.

@@ -63,7 +63,7 @@ fn case(rule_source: &'static str, spec: serde_json::Value, triggers: Vec<Trigge
 fn run_case(c: &Case) -> Decision {
     let spec = spec(c.spec.clone());
     let state = (c.state)(State::new(at(-10_000)));
-    let inputs = Inputs { spec: &spec, triggers: &c.triggers, current_replicas: c.current, override_: c.override_, pause: c.pause };
+    let inputs = Inputs { spec: &spec, triggers: &c.triggers, current_replicas: c.current, override_: c.override_, pause: c.pause.clone() };
     decide(&state, &inputs, t0())
 }
 
@@ -269,18 +269,48 @@ fn explanations_read_as_sentences() {
 }
 
 #[test]
-fn pause_annotations_parse_and_bad_values_name_the_annotation() {
+fn boolean_annotations_parse_as_go_parsebool_and_keda() {
     let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
     assert_eq!(Pause::from_annotations(&map(&[])).unwrap(), Pause::default());
-    assert_eq!(
-        Pause::from_annotations(&map(&[(ANNOTATION_PAUSED, "true"), (ANNOTATION_PAUSED_REPLICAS, "2")])).unwrap(),
-        Pause { paused: true, replicas: Some(2), ..Default::default() }
-    );
-    assert!(Pause::from_annotations(&map(&[(ANNOTATION_PAUSED_SCALE_IN, "TRUE")])).unwrap().scale_in);
-    for (key, value) in [(ANNOTATION_PAUSED, "yes"), (ANNOTATION_PAUSED_REPLICAS, "-1"), (ANNOTATION_PAUSED_REPLICAS, "x"), (ANNOTATION_PAUSED_SCALE_OUT, "1")] {
-        let err = Pause::from_annotations(&map(&[(key, value)])).unwrap_err().to_string();
-        assert!(err.contains(key), "{err}");
+    let p = Pause::from_annotations(&map(&[(ANNOTATION_PAUSED, "true"), (ANNOTATION_PAUSED_REPLICAS, "2")])).unwrap();
+    assert!(p.paused && p.replicas == Some(2) && p.warnings.is_empty());
+    for yes in ["1", "t", "T", "TRUE", "true", "True"] {
+        let p = Pause::from_annotations(&map(&[(ANNOTATION_PAUSED_SCALE_IN, yes)])).unwrap();
+        assert!(p.scale_in && p.warnings.is_empty(), "{yes}");
     }
+    for no in ["0", "f", "F", "FALSE", "false", "False"] {
+        let p = Pause::from_annotations(&map(&[(ANNOTATION_PAUSED, no)])).unwrap();
+        assert!(!p.paused && p.warnings.is_empty(), "{no}");
+    }
+    // KEDA's getBoolAnnotation: a value that is not a boolean counts as true; Swell says so.
+    for (key, value) in [(ANNOTATION_PAUSED, "yes"), (ANNOTATION_PAUSED_SCALE_OUT, "tRuE"), (ANNOTATION_PAUSED, " true")] {
+        let p = Pause::from_annotations(&map(&[(key, value)])).unwrap();
+        assert!(p.paused || p.scale_out, "{key}={value}");
+        assert!(p.warnings.len() == 1 && p.warnings[0].contains(key), "{:?}", p.warnings);
+    }
+    let p = Pause::from_annotations(&map(&[(ANNOTATION_FORCE_ACTIVATION, "true")])).unwrap();
+    assert!(p.force_activation);
+    assert!(Pause::from_annotations(&map(&[(ANNOTATION_SWELL_FORCE_ACTIVATION, "1")])).unwrap().force_activation);
+    for value in ["-1", "x"] {
+        let err = Pause::from_annotations(&map(&[(ANNOTATION_PAUSED_REPLICAS, value)])).unwrap_err().to_string();
+        assert!(err.contains(ANNOTATION_PAUSED_REPLICAS), "{err}");
+    }
+}
+
+#[test]
+fn a_trigger_error_while_none_is_active_holds_replicas_as_keda_does() {
+    // One trigger inactive, the other failing, cooldown long over: KEDA holds, never zero.
+    let none = serde_json::json!({});
+    let c = Case { state: active_at(301), ..case("", none.clone(), vec![ok("a", 0.0, 10.0, 0.0), failed("b", 10.0)], 3, (3, Rule::ScalerErrorHold)) };
+    let d = run_case(&c);
+    assert_eq!((d.replicas, d.rule), (3, Rule::ScalerErrorHold), "{}", d.explanation);
+    assert!(d.explanation.contains("b"), "{}", d.explanation);
+    // With a fallback not yet past its threshold: held too.
+    let c = Case { state: active_at(301), ..case("", serde_json::json!({"fallback": {"failureThreshold": 3, "replicas": 6}}), vec![ok("a", 0.0, 10.0, 0.0), failed("b", 10.0)], 2, (2, Rule::ScalerErrorHold)) };
+    assert_eq!(run_case(&c).replicas, 2);
+    // Forced activation takes a target from zero to max(min, 1) with no active source.
+    let c = Case { pause: Pause { force_activation: true, ..Default::default() }, ..case("", none, vec![ok("a", 0.0, 10.0, 0.0), ok("b", 0.0, 10.0, 0.0)], 0, (1, Rule::Activate)) };
+    assert_eq!(run_case(&c).rule, Rule::Activate);
 }
 
 #[test]
@@ -388,4 +418,32 @@ mod properties {
             prop_assert_eq!(d.replicas, n);
         }
     }
+}
+
+#[test]
+fn direct_mode_takes_the_metrics_step_at_once_unless_behavior_limits_it() {
+    // HPA defaults: from 1, +100 % or +4 pods per 15 s → 5.
+    let hpa = case("", serde_json::json!({"maxReplicaCount": 10}), vec![ok("a", 50.0, 5.0, 0.0), ok("b", 0.0, 10.0, 0.0)], 1, (5, Rule::RateLimited));
+    assert_eq!(run_case(&hpa).replicas, 5);
+    // Direct: 50 / 5 = 10 at once.
+    let direct = case("", serde_json::json!({"maxReplicaCount": 10, "actuation": "direct"}), vec![ok("a", 50.0, 5.0, 0.0), ok("b", 0.0, 10.0, 0.0)], 1, (10, Rule::ScaleToMetric));
+    assert_eq!(run_case(&direct).replicas, 10);
+    // Direct with a scale-up behaviour: the behaviour rules.
+    let limited = case(
+        "",
+        serde_json::json!({"maxReplicaCount": 10, "actuation": "direct", "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]}}}}}),
+        vec![ok("a", 50.0, 5.0, 0.0), ok("b", 0.0, 10.0, 0.0)],
+        1,
+        (3, Rule::RateLimited),
+    );
+    assert_eq!(run_case(&limited).replicas, 3);
+    // Scale-down in direct mode keeps the HPA's 300 s stabilization.
+    let down = Case {
+        state: |mut s: State| {
+            s.recommendations.push((at(-10), 8));
+            s
+        },
+        ..case("", serde_json::json!({"maxReplicaCount": 10, "actuation": "direct"}), vec![ok("a", 10.0, 5.0, 0.0), ok("b", 0.0, 10.0, 0.0)], 8, (8, Rule::Stabilized))
+    };
+    assert_eq!(run_case(&down).replicas, 8);
 }

@@ -154,10 +154,11 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// One AMQP connection per broker URL, shared by every scaler; reconnects with exponential
-/// backoff and jitter after a failure.
+/// backoff and jitter after a failure. The map's lock is never held across a connect: each
+/// broker has its own lock, so a slow broker stalls only the scalers that use it.
 #[derive(Default)]
 pub struct AmqpPool {
-    brokers: Mutex<HashMap<String, Broker>>,
+    brokers: std::sync::Mutex<HashMap<String, Arc<Mutex<Broker>>>>,
 }
 
 #[derive(Default)]
@@ -167,12 +168,22 @@ struct Broker {
     next_attempt: Option<Instant>,
 }
 
+/// The URI to dial: as the AMQP URI spec and KEDA (Go's amqp091) read it, an empty path or
+/// a lone "/" is the default vhost "/", which lapin would otherwise take as vhost "".
+pub(crate) fn connect_uri(url: &url::Url) -> String {
+    let mut u = url.clone();
+    if u.path().is_empty() || u.path() == "/" {
+        u.set_path("/%2f");
+    }
+    u.to_string()
+}
+
 impl AmqpPool {
     /// The live connection to `url`, connecting if there is none (unless backing off).
     pub async fn connection(&self, url: &url::Url) -> Result<Arc<Connection>> {
-        let key = url.to_string();
-        let mut brokers = self.brokers.lock().await;
-        let broker = brokers.entry(key.clone()).or_default();
+        let key = connect_uri(url);
+        let broker = self.brokers.lock().expect("brokers lock").entry(key.clone()).or_default().clone();
+        let mut broker = broker.lock().await;
         if let Some(c) = &broker.connection {
             if c.status().connected() {
                 return Ok(c.clone());
@@ -196,7 +207,7 @@ impl AmqpPool {
                 broker.failures += 1;
                 broker.next_attempt = Some(Instant::now() + backoff(broker.failures));
                 let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Err(e)) => crate::redact::redact(&e.to_string()),
                     _ => "timed out after 5 s".into(),
                 };
                 Err(Error::Scaler { scaler: "rabbitmq".into(), message: format!("cannot connect to {}: {why}", redacted(url)) })
@@ -206,7 +217,12 @@ impl AmqpPool {
 
     /// How many broker connections are open (for benchmarks and tests).
     pub async fn open_connections(&self) -> usize {
-        self.brokers.lock().await.values().filter(|b| b.connection.as_ref().is_some_and(|c| c.status().connected())).count()
+        let brokers: Vec<_> = self.brokers.lock().expect("brokers lock").values().cloned().collect();
+        let mut open = 0;
+        for b in brokers {
+            open += b.lock().await.connection.as_ref().is_some_and(|c| c.status().connected()) as usize;
+        }
+        open
     }
 }
 
@@ -379,5 +395,14 @@ mod tests {
             assert!(err.starts_with(field), "{m:?}: {err}");
             assert!(!err.contains(":p@"), "password in {err}");
         }
+    }
+
+    #[test]
+    fn a_trailing_slash_is_the_default_vhost_as_in_keda() {
+        let u = |s: &str| super::connect_uri(&url::Url::parse(s).unwrap());
+        assert_eq!(u("amqp://guest:guest@127.0.0.1:5672/"), "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(u("amqp://guest:guest@127.0.0.1:5672"), "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(u("amqp://guest:guest@127.0.0.1:5672/shop"), "amqp://guest:guest@127.0.0.1:5672/shop");
+        assert_eq!(u("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:guest@127.0.0.1:5672/%2f");
     }
 }

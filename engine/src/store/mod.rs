@@ -1,6 +1,7 @@
 //! SQL storage: connection, migrations and the queries the engine makes.
 
 pub mod entities;
+pub mod state;
 
 use chrono::{DateTime, Utc};
 use migrations::{Migrator, MigratorTrait};
@@ -11,7 +12,7 @@ use sea_orm::{
 
 use crate::spec::ScaledObjectSpec;
 use crate::{Error, Result};
-use entities::{audit_log, clusters, decisions, metric_samples, overrides, scaled_objects, tenants, triggers};
+use entities::{audit_log, clusters, decisions, metric_samples, object_state, overrides, scaled_objects, tenants, triggers};
 
 /// Opens the database (creating a SQLite file and its folder if needed), without migrating.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
@@ -212,8 +213,8 @@ pub struct NewSample {
 }
 
 /// Writes a batch of decisions and samples in one transaction.
-pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], samples: &[NewSample]) -> Result<()> {
-    if decisions.is_empty() && samples.is_empty() {
+pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], samples: &[NewSample], states: &[(i32, state::ObjectState)]) -> Result<()> {
+    if decisions.is_empty() && samples.is_empty() && states.is_empty() {
         return Ok(());
     }
     let txn = db.begin().await?;
@@ -245,6 +246,22 @@ pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], sam
         .await?;
     }
     txn.commit().await?;
+    // States after the history, on their own: an object deleted since its poll must not
+    // cost the batch its decisions.
+    if !states.is_empty() {
+        let ids: Vec<i32> = states.iter().map(|(id, _)| *id).collect();
+        let live: std::collections::HashSet<i32> = scaled_objects::Entity::find()
+            .filter(scaled_objects::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let states: Vec<_> = states.iter().filter(|(id, _)| live.contains(id)).cloned().collect();
+        if let Err(e) = state::save(db, &states, Utc::now()).await {
+            tracing::warn!(error = %e, "storing loop state failed; it is written again on the next change");
+        }
+    }
     Ok(())
 }
 
@@ -430,6 +447,7 @@ pub async fn delete_scaled_object(db: &DatabaseConnection, id: i32, actor: &str,
     overrides::Entity::delete_many().filter(overrides::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
     decisions::Entity::delete_many().filter(decisions::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
     metric_samples::Entity::delete_many().filter(metric_samples::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
+    object_state::Entity::delete_many().filter(object_state::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
     scaled_objects::Entity::delete_by_id(id).exec(&txn).await?;
     audit(&txn, tenant_id, actor, "scaled_object.delete", what, serde_json::json!({})).await?;
     txn.commit().await?;

@@ -2,6 +2,7 @@ pub mod audit_log;
 pub mod clusters;
 pub mod decisions;
 pub mod metric_samples;
+pub mod object_state;
 pub mod overrides;
 pub mod scaled_jobs;
 pub mod scaled_objects;

@@ -1,0 +1,127 @@
+//! One poll of one object: read its scalers, decide, actuate, update its view.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::object::ObjectRuntime;
+use super::{ActiveOverride, Engine};
+use crate::actuate::ClusterHandle;
+use crate::decide::{self, Decision, Inputs, Phase, TriggerInput};
+use crate::metrics::{ObjectLabels, RuleLabels, ScalerLabels};
+use crate::{Error, Result};
+
+impl Engine {
+    /// Poll → decide → actuate for one object. Returns the decision, the replicas before it
+    /// and the trigger inputs it saw.
+    pub(super) async fn step(&self, obj: &mut ObjectRuntime, now: DateTime<Utc>) -> Result<(Decision, i32, Vec<TriggerInput>)> {
+        let cluster = self.cluster_of(&obj.stored)?;
+        if let ClusterHandle::Kube(k) = &cluster {
+            if !k.fence().holds() {
+                // Not the leader: no scaler queries, no writes; the leader does both.
+                return Err(Error::Standby);
+            }
+        }
+        if std::mem::take(&mut obj.standby) {
+            // Leader now: what the previous leader stored is the truth, not this instance's
+            // memory from before it went on standby.
+            if let Some(stored) = crate::store::state::load(&self.inner.db, obj.stored.id).await? {
+                obj.restore(stored);
+            }
+        }
+        let labels = |metric: &str| ScalerLabels {
+            namespace: obj.stored.namespace.clone(),
+            scaled_object: obj.stored.name.clone(),
+            scaler: "".into(),
+            metric: metric.into(),
+        };
+        // Every trigger at once, each under the scaler timeout (KEDA polls them concurrently).
+        let timeout = self.inner.opts.scaler_timeout;
+        let readings = futures::future::join_all(obj.scalers.iter().map(|scaler| async move {
+            let query_started = Instant::now();
+            let result = tokio::time::timeout(timeout, scaler.metrics_and_activity()).await;
+            let reading = match result {
+                Ok(Ok(r)) => Ok(r),
+                // Client errors quote the URL they used: never pass its credentials on.
+                Ok(Err(e)) => Err(crate::redact::redact(&e.to_string())),
+                Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+            };
+            (reading, query_started.elapsed().as_secs_f64())
+        }))
+        .await;
+        let mut inputs = Vec::with_capacity(obj.scalers.len());
+        for (i, (scaler, (reading, query_secs))) in obj.scalers.iter().zip(readings).enumerate() {
+            // After the query: some scalers learn their target from the source (external).
+            let spec = scaler.metric_spec();
+            let mut l = labels(&spec.name);
+            l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
+            self.inner.metrics.scaler_latency.get_or_create(&l).set(query_secs);
+            match &reading {
+                Ok((values, active)) => {
+                    for v in values {
+                        self.inner.metrics.scaler_metrics_value.get_or_create(&l).set(v.value);
+                    }
+                    self.inner.metrics.scaler_active.get_or_create(&l).set(*active as i64);
+                }
+                Err(_) => {
+                    self.inner.metrics.scaler_errors.get_or_create(&l).inc();
+                }
+            }
+            inputs.push(TriggerInput { spec, reading });
+        }
+
+        let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
+        let count_failure = |e: Error| {
+            self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
+            e
+        };
+        let (current, ready_before) = self.replicas(&cluster, &obj.stored).await.map_err(count_failure)?;
+        if obj.override_.as_ref().is_some_and(|o| !o.in_force(now)) {
+            tracing::info!(object = %obj.stored.name, "override expired");
+            obj.override_ = None;
+        }
+        let override_input = obj.override_.as_ref().map(|o| o.input);
+        let decision = decide::decide(
+            &obj.state,
+            &Inputs {
+                spec: &obj.stored.spec,
+                triggers: &inputs,
+                current_replicas: current,
+                override_: override_input,
+                // KEDA's pause annotations arrive with CRD sync; SQL-made objects pause by override.
+                pause: obj.extras.pause.clone(),
+            },
+            now,
+        );
+        let wrote = self.actuate(&cluster, obj, &decision, current).await.map_err(count_failure)?;
+        self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
+        self.inner.metrics.paused.get_or_create(&object_labels).set((decision.state.phase == Phase::Paused) as i64);
+        self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
+
+        // Read the target again only when this poll wrote to it.
+        let (after, ready) = if wrote { self.replicas(&cluster, &obj.stored).await.map_err(count_failure)? } else { (current, ready_before) };
+        let external = crate::external::served_values(&obj.stored.spec, &inputs, &decision.state.failures, current);
+        let mut views = self.inner.views.write().expect("views lock");
+        if let Some(v) = views.get_mut(&obj.stored.id) {
+            v.current_replicas = Some(after);
+            v.ready_replicas = Some(ready);
+            v.desired_replicas = Some(decision.replicas);
+            v.phase = decision.state.phase.as_str().into();
+            v.metrics = inputs
+                .iter()
+                .filter_map(|t| t.reading.as_ref().ok())
+                .flat_map(|(values, _)| values.iter().map(|m| (m.name.clone(), m.value)))
+                .collect();
+            v.last_decision = Some(decision.explanation.clone());
+            v.last_decision_at = Some(now);
+            v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
+            v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
+            v.external = external;
+            v.health = decision.state.failures.clone();
+            v.last_rule = Some(decision.rule.as_str().into());
+            v.warnings = obj.extras.pause.warnings.clone();
+        }
+        Ok((decision, current, inputs))
+    }
+}
+
