@@ -317,9 +317,12 @@ mod tests {
         let version = &so["spec"]["versions"][0];
         assert_eq!(version["subresources"]["status"], serde_json::json!({}));
         let columns: Vec<_> = version["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
-        for c in ["Target", "Min", "Max", "Replicas", "Ready", "Active", "Paused"] {
-            assert!(columns.contains(&c.to_string()), "printer column {c} missing: {columns:?}");
-        }
+        // KEDA's columns, in KEDA's order, then Swell's Replicas (wide output only).
+        assert_eq!(
+            columns,
+            ["ScaleTargetKind", "ScaleTargetName", "Min", "Max", "Ready", "Active", "Fallback", "Paused", "Triggers", "Authentications", "Replicas", "Age"]
+        );
+        assert_eq!(version["additionalPrinterColumns"][10]["priority"], 1);
         let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
         assert_eq!(spec["properties"]["pollingInterval"]["default"], 30);
         assert_eq!(spec["properties"]["cooldownPeriod"]["default"], 300);

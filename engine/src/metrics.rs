@@ -9,18 +9,27 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// One scaled object (or job): KEDA's `namespace`, `scaledObject` and `type` labels, plus
+/// the cluster it lives in.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
+    pub cluster: String,
     pub namespace: String,
     pub scaled_object: String,
+    /// `scaledobject` or `scaledjob`.
+    pub r#type: String,
 }
 
+/// One trigger of an object: KEDA's `scaler`, `metric` and `triggerIndex` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScalerLabels {
+    pub cluster: String,
     pub namespace: String,
     pub scaled_object: String,
+    pub r#type: String,
     pub scaler: String,
     pub metric: String,
+    pub trigger_index: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,6 +108,19 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Drops every series of an object that is gone, so dashboards do not show it forever.
+    pub fn forget(&self, object: &ObjectLabels, triggers: &[ScalerLabels]) {
+        self.paused.remove(object);
+        self.desired_replicas.remove(object);
+        self.actuation_errors.remove(object);
+        for t in triggers {
+            self.scaler_metrics_value.remove(t);
+            self.scaler_active.remove(t);
+            self.scaler_errors.remove(t);
+            self.scaler_latency.remove(t);
+        }
+    }
+
     /// The OpenMetrics text exposition of everything registered.
     pub fn encode(&self) -> String {
         let mut out = String::new();

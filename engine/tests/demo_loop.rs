@@ -99,8 +99,8 @@ async fn overrides_and_pause_hold_in_the_simulated_cluster_and_survive_a_restart
         assert_eq!(view.phase, "Overridden");
         assert_eq!(find(&engine, "orders-worker").phase, "Paused");
         let metrics = engine.metrics().encode();
-        assert!(metrics.contains(r#"swell_scaled_object_paused{namespace="shop",scaled_object="orders-worker"} 1"#), "{metrics}");
-        assert!(metrics.contains(r#"swell_scaled_object_paused{namespace="shop",scaled_object="web-frontend"} 0"#), "{metrics}");
+        assert!(metrics.contains(r#"swell_scaled_object_paused{cluster="simulated",namespace="shop",scaled_object="orders-worker",type="scaledobject"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"swell_scaled_object_paused{cluster="simulated",namespace="shop",scaled_object="web-frontend",type="scaledobject"} 0"#), "{metrics}");
         drop(engine);
 
         // A restart (new engine, new cluster) keeps both. Wall time goes on from where it was.

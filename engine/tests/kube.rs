@@ -138,21 +138,20 @@ async fn bad_input_is_rejected_or_reported_by_field_and_others_keep_scaling() {
             direct_spec("good", &metric.url, serde_json::json!({"scaleTargetRef": {"name": "cfg", "kind": "ConfigMap", "apiVersion": "v1"}})),
             "spec.scaleTargetRef.kind",
         ),
-        (
-            "bad-annotation",
-            direct_spec("good", &metric.url, serde_json::json!({})),
-            "metadata.annotations[autoscaling.keda.sh/paused]",
-        ),
     ];
     let cm: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "shop");
     cm.create(&pp, &serde_json::from_value(serde_json::json!({"metadata": {"name": "cfg"}})).unwrap()).await.unwrap();
     for (name, spec, _) in &cases {
-        let mut so = scaled_object(name, spec.clone());
-        if *name == "bad-annotation" {
-            so.metadata.annotations = Some([("autoscaling.keda.sh/paused".to_string(), "perhaps".to_string())].into());
-        }
-        api.create(&pp, &so).await.unwrap();
+        api.create(&pp, &scaled_object(name, spec.clone())).await.unwrap();
     }
+    // A boolean annotation that is no boolean: KEDA takes it as true; Swell does too and
+    // says so, naming the annotation.
+    deployment(&client, "shop", "quiet", 0).await;
+    let mut so = scaled_object("bad-annotation", direct_spec("quiet", &metric.url, serde_json::json!({})));
+    so.metadata.annotations = Some([("autoscaling.keda.sh/paused".to_string(), "perhaps".to_string())].into());
+    api.create(&pp, &so).await.unwrap();
+    // A second ScaledObject on a workload that already has one: refused by name.
+    api.create(&pp, &scaled_object("twin", direct_spec("quiet", &metric.url, serde_json::json!({})))).await.unwrap();
     api.create(&pp, &scaled_object("good", direct_spec("good", &metric.url, serde_json::json!({})))).await.unwrap();
 
     for (name, _, field) in &cases {
@@ -163,6 +162,20 @@ async fn bad_input_is_rejected_or_reported_by_field_and_others_keep_scaling() {
         .await;
         assert!(message.contains(field), "{name}: {message:?} does not name {field}");
     }
+    let status = eventually("bad-annotation paused with a warning", WAIT, || async {
+        let s = api.get("bad-annotation").await.ok()?.status?;
+        s.conditions.iter().any(|c| c.type_ == "Paused" && c.status == "True").then_some(s)
+    })
+    .await;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert!(ready.message.contains("metadata.annotations[autoscaling.keda.sh/paused]") && ready.message.contains("taken as true"), "{ready:?}");
+    let message = eventually("twin: Ready=False", WAIT, || async {
+        let s = api.get("twin").await.ok()?.status?;
+        s.conditions.iter().find(|c| c.type_ == "Ready" && c.status == "False").map(|c| c.message.clone())
+    })
+    .await;
+    assert!(message.contains("bad-annotation") && message.contains("spec.scaleTargetRef"), "{message}");
+    assert_eq!(replicas(&client, "shop", "quiet").await, 0, "a paused object's target was scaled");
     // The good object is unaffected: ceil(25 / 10) = 3.
     eventually("good scaled to 3", WAIT, || async { (replicas(&client, "shop", "good").await == 3).then_some(()) }).await;
 }

@@ -116,7 +116,6 @@ async fn hpa_controller_scales_from_swells_external_metric() {
 struct Served {
     _serve: Serve,
     _dir: tempfile::TempDir,
-    port: u16,
 }
 
 async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
@@ -150,7 +149,7 @@ async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
         ),
     )
     .await;
-    Served { _serve: serve, _dir: dir, port }
+    Served { _serve: serve, _dir: dir }
 }
 
 fn so(name: &str, spec: serde_json::Value) -> ScaledObject {

@@ -57,11 +57,21 @@ pub struct KubeCluster {
     field_manager: String,
     /// Swell's own namespace (Secrets of ClusterTriggerAuthentications, the lease).
     namespace: String,
+    /// Watch caches of Deployments and StatefulSets: replicas without a request per poll.
+    targets: super::targets::TargetCache,
 }
 
 impl KubeCluster {
     pub fn new(name: impl Into<String>, client: Client, fence: Fence) -> Self {
-        KubeCluster { name: name.into(), client, fence, kinds: Mutex::new(HashMap::new()), field_manager: FIELD_MANAGER.into(), namespace: "swell".into() }
+        KubeCluster {
+            name: name.into(),
+            client,
+            fence,
+            kinds: Mutex::new(HashMap::new()),
+            field_manager: FIELD_MANAGER.into(),
+            namespace: "swell".into(),
+            targets: Default::default(),
+        }
     }
 
     /// Sets Swell's own namespace (default `swell`).
@@ -117,8 +127,17 @@ impl KubeCluster {
         Ok(ar)
     }
 
-    /// (spec replicas, observed replicas) from the target's scale subresource.
+    /// (spec replicas, observed replicas) of the target: from the watch cache for
+    /// Deployments and StatefulSets, else from its scale subresource.
     pub async fn replicas(&self, namespace: &str, target: &ScaleTargetRef) -> Result<(i32, i32)> {
+        if let Some(r) = self.targets.replicas(&self.client, namespace, target) {
+            return Ok(r);
+        }
+        self.read_scale(namespace, target).await
+    }
+
+    /// (spec replicas, observed replicas) from the target's scale subresource (a request).
+    pub async fn read_scale(&self, namespace: &str, target: &ScaleTargetRef) -> Result<(i32, i32)> {
         let ar = self.resource(target).await?;
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
         match api.get_scale(&target.name).await {

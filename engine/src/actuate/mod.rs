@@ -3,6 +3,7 @@
 
 mod jobs;
 mod kubernetes;
+mod targets;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;

@@ -23,6 +23,15 @@ impl Engine {
         }
     }
 
+    /// The target's replicas as the API server has them right now (after a write, when a
+    /// watch cache may not have seen it yet).
+    pub(super) async fn replicas_fresh(&self, cluster: &ClusterHandle, obj: &StoredObject) -> Result<(i32, i32)> {
+        match cluster {
+            ClusterHandle::Kube(k) => k.read_scale(&obj.namespace, &obj.spec.scale_target_ref).await,
+            sim => self.replicas(sim, obj).await,
+        }
+    }
+
     pub(super) async fn scale(&self, cluster: &ClusterHandle, obj: &StoredObject, replicas: i32) -> Result<()> {
         match cluster {
             ClusterHandle::Simulated(sim) => {

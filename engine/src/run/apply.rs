@@ -161,6 +161,8 @@ impl Engine {
         if let Some(slot) = slot {
             // Wait for a poll in flight so nothing actuates after removal.
             let obj = slot.runtime.lock().await;
+            let triggers: Vec<_> = obj.scalers.iter().enumerate().map(|(i, s)| super::scaler_labels(&obj.stored, i, &s.metric_spec().name)).collect();
+            self.inner.metrics.forget(&super::object_labels(&obj.stored), &triggers);
             if let Ok(ClusterHandle::Kube(k)) = self.cluster_of(&obj.stored) {
                 let spec = &obj.stored.spec;
                 if spec.actuation == Actuation::Hpa {

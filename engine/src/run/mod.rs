@@ -233,3 +233,20 @@ impl Engine {
     }
 }
 
+/// The metric labels of an object.
+fn object_labels(obj: &StoredObject) -> crate::metrics::ObjectLabels {
+    crate::metrics::ObjectLabels { cluster: obj.cluster.clone(), namespace: obj.namespace.clone(), scaled_object: obj.name.clone(), r#type: "scaledobject".into() }
+}
+
+/// The metric labels of trigger `index` of an object, whose metric is `metric`.
+fn scaler_labels(obj: &StoredObject, index: usize, metric: &str) -> crate::metrics::ScalerLabels {
+    crate::metrics::ScalerLabels {
+        cluster: obj.cluster.clone(),
+        namespace: obj.namespace.clone(),
+        scaled_object: obj.name.clone(),
+        r#type: "scaledobject".into(),
+        scaler: obj.spec.triggers.get(index).map(|t| t.trigger_type.clone()).unwrap_or_default(),
+        metric: metric.into(),
+        trigger_index: index.to_string(),
+    }
+}

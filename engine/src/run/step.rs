@@ -8,7 +8,7 @@ use super::object::ObjectRuntime;
 use super::{ActiveOverride, Engine};
 use crate::actuate::ClusterHandle;
 use crate::decide::{self, Decision, Inputs, Phase, TriggerInput};
-use crate::metrics::{ObjectLabels, RuleLabels, ScalerLabels};
+use crate::metrics::RuleLabels;
 use crate::{Error, Result};
 
 impl Engine {
@@ -29,12 +29,6 @@ impl Engine {
                 obj.restore(stored);
             }
         }
-        let labels = |metric: &str| ScalerLabels {
-            namespace: obj.stored.namespace.clone(),
-            scaled_object: obj.stored.name.clone(),
-            scaler: "".into(),
-            metric: metric.into(),
-        };
         // Every trigger at once, each under the scaler timeout (KEDA polls them concurrently).
         let timeout = self.inner.opts.scaler_timeout;
         let readings = futures::future::join_all(obj.scalers.iter().map(|scaler| async move {
@@ -53,8 +47,7 @@ impl Engine {
         for (i, (scaler, (reading, query_secs))) in obj.scalers.iter().zip(readings).enumerate() {
             // After the query: some scalers learn their target from the source (external).
             let spec = scaler.metric_spec();
-            let mut l = labels(&spec.name);
-            l.scaler = obj.stored.spec.triggers[i].trigger_type.clone();
+            let l = super::scaler_labels(&obj.stored, i, &spec.name);
             self.inner.metrics.scaler_latency.get_or_create(&l).set(query_secs);
             match &reading {
                 Ok((values, active)) => {
@@ -70,7 +63,7 @@ impl Engine {
             inputs.push(TriggerInput { spec, reading });
         }
 
-        let object_labels = ObjectLabels { namespace: obj.stored.namespace.clone(), scaled_object: obj.stored.name.clone() };
+        let object_labels = super::object_labels(&obj.stored);
         let count_failure = |e: Error| {
             self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
             e
@@ -99,7 +92,7 @@ impl Engine {
         self.inner.metrics.decisions.get_or_create(&RuleLabels { rule: decision.rule.as_str().into() }).inc();
 
         // Read the target again only when this poll wrote to it.
-        let (after, ready) = if wrote { self.replicas(&cluster, &obj.stored).await.map_err(count_failure)? } else { (current, ready_before) };
+        let (after, ready) = if wrote { self.replicas_fresh(&cluster, &obj.stored).await.map_err(count_failure)? } else { (current, ready_before) };
         let external = crate::external::served_values(&obj.stored.spec, &inputs, &decision.state.failures, current);
         let mut views = self.inner.views.write().expect("views lock");
         if let Some(v) = views.get_mut(&obj.stored.id) {
