@@ -201,6 +201,11 @@ impl ControlPlane {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
+    /// The process id of one of the control plane's processes (for benchmarks' CPU figures).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children.iter().find(|(n, _)| *n == name).map(|(_, c)| c.id())
+    }
+
     /// Stops one process (e.g. to test a lost API server); the rest keep running.
     pub fn kill(&mut self, name: &str) {
         for (n, child) in &mut self.children {
