@@ -265,9 +265,11 @@ impl ScaledJobSpec {
             "default" => JobStrategy::Default,
             "accurate" => JobStrategy::Accurate,
             "eager" => JobStrategy::Eager,
+            // KEDA: custom without a running-job percentage is the default strategy.
+            "custom" if s.custom_scaling_running_job_percentage.as_deref().is_none_or(|p| p.trim().is_empty()) => JobStrategy::Default,
             "custom" => {
                 let deduction = s.custom_scaling_queue_length_deduction.unwrap_or(0);
-                let raw = s.custom_scaling_running_job_percentage.as_deref().unwrap_or("1");
+                let raw = s.custom_scaling_running_job_percentage.as_deref().unwrap_or_default();
                 let percentage = raw.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
                     Error::invalid("spec.scalingStrategy.customScalingRunningJobPercentage", format!("{raw:?} is not a number of 0 or more"))
                 })?;
@@ -329,5 +331,20 @@ mod tests {
         assert_eq!(spec["properties"]["maxReplicaCount"]["default"], 100);
         let rules = spec["x-kubernetes-validations"].to_string();
         assert!(rules.contains("self.minReplicaCount <= self.maxReplicaCount"), "{rules}");
+    }
+
+    #[test]
+    fn custom_strategy_without_a_percentage_is_the_default_one_as_in_keda() {
+        let spec = |strategy: serde_json::Value| -> ScaledJobSpec {
+            serde_json::from_value(serde_json::json!({"jobTargetRef": {}, "triggers": [], "scalingStrategy": strategy})).unwrap()
+        };
+        use crate::decide::JobStrategy;
+        assert_eq!(spec(serde_json::json!({"strategy": "custom", "customScalingQueueLengthDeduction": 2})).strategy().unwrap(), JobStrategy::Default);
+        assert_eq!(
+            spec(serde_json::json!({"strategy": "custom", "customScalingQueueLengthDeduction": 2, "customScalingRunningJobPercentage": "0.5"})).strategy().unwrap(),
+            JobStrategy::Custom { queue_length_deduction: 2, running_job_percentage: 0.5 }
+        );
+        let err = spec(serde_json::json!({"strategy": "custom", "customScalingRunningJobPercentage": "half"})).strategy().unwrap_err().to_string();
+        assert!(err.contains("customScalingRunningJobPercentage"), "{err}");
     }
 }

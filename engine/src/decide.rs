@@ -759,8 +759,10 @@ pub fn jobs_to_create(
                 (max_scale - queue_length_deduction - (running as f64 * running_job_percentage) as i64).min(max_replicas),
                 scale_to,
             ),
+            // keda #7417: pending Jobs are already counted in the queue, so the max check
+            // subtracts them too.
             JobStrategy::Accurate => {
-                if max_scale + running > max_replicas {
+                if max_scale + running - pending > max_replicas {
                     (max_replicas - running, scale_to)
                 } else {
                     (max_scale - pending, scale_to)

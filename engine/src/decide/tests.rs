@@ -357,6 +357,9 @@ fn scaled_job_strategies_follow_keda_formulas() {
         (custom, 10, 10, 4, 0, 5, 5),
         (JobStrategy::Accurate, 10, 10, 3, 2, 100, 8),
         (JobStrategy::Accurate, 10, 10, 95, 0, 100, 5),
+        // keda #7417: 10 queued of which 4 pending, 92 running, max 100: 10 + 92 − 4 = 98 fits,
+        // so 10 − 4 = 6 new (the old check, 10 + 92 > 100, capped at 100 − 92 = 8).
+        (JobStrategy::Accurate, 10, 10, 92, 4, 100, 6),
         (JobStrategy::Eager, 3, 3, 2, 0, 10, 3),
         (JobStrategy::Eager, 20, 10, 4, 2, 10, 4),
     ];
