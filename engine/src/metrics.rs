@@ -37,6 +37,12 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// What a failed write to a cluster was: `status`, `event`, `scaledjob_status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    pub what: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
     pub rule: String,
@@ -62,6 +68,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Webhook pushes by outcome (accepted, bad_signature, stale, unknown_source, …).
     pub webhook_requests: Family<OutcomeLabels, Counter>,
+    /// Status and event writes the API server refused or never answered.
+    pub cluster_write_errors: Family<WriteLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +93,7 @@ impl Default for Metrics {
             scale_writes: Counter::default(),
             leader: Gauge::default(),
             webhook_requests: Family::default(),
+            cluster_write_errors: Family::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -103,11 +112,17 @@ impl Default for Metrics {
         registry.register("scale_writes", "Scale subresource writes to real clusters", m.scale_writes.clone());
         registry.register("leader", "1 while this instance may actuate (holds the leader lease)", m.leader.clone());
         registry.register("webhook_requests", "Webhook pushes by outcome", m.webhook_requests.clone());
+        registry.register("cluster_write_errors", "Status and event writes that failed", m.cluster_write_errors.clone());
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Counts a failed status or event write.
+    pub fn write_failed(&self, what: &str) {
+        self.cluster_write_errors.get_or_create(&WriteLabels { what: what.into() }).inc();
+    }
+
     /// Drops every series of an object that is gone, so dashboards do not show it forever.
     pub fn forget(&self, object: &ObjectLabels, triggers: &[ScalerLabels]) {
         self.paused.remove(object);

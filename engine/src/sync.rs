@@ -208,11 +208,13 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
         *last = Some(status.clone());
         let fence = shared.cluster.fence().clone();
         let name = k.1.clone();
+        let engine = shared.engine.clone();
         async move {
             if changed && fence.holds() {
                 let patch = serde_json::json!({ "status": status });
                 if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    tracing::debug!(object = %name, error = %e, "ScaledJob status write failed");
+                    tracing::warn!(object = %name, error = %e, "ScaledJob status write failed");
+                    engine.metrics().write_failed("scaledjob_status");
                 }
             }
         }
@@ -408,7 +410,8 @@ impl Shared {
         match api.patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => true,
             Err(e) => {
-                tracing::debug!(object = %k.1, error = %e, "status write failed");
+                tracing::warn!(object = %k.1, error = %e, "status write failed");
+                self.engine.metrics().write_failed("status");
                 false
             }
         }
@@ -429,7 +432,8 @@ impl Shared {
         };
         let event = KubeEvent { type_, reason: reason.into(), note: Some(note.chars().take(1000).collect()), action: "Scale".into(), secondary: None };
         if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::debug!(object = %k.1, error = %e, "event not recorded");
+            tracing::warn!(object = %k.1, error = %e, "event not recorded");
+            self.engine.metrics().write_failed("event");
         }
     }
 }

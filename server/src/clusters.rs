@@ -131,9 +131,21 @@ pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<b
             return Ok(Err(e.to_string()));
         }
         let (engine, client) = (engine.clone(), home.expect("at least one cluster"));
+        // A lease task that fails or ends (its manager lost the API server) is started again:
+        // an instance must not stay a follower for good because of one bad minute.
         tokio::spawn(async move {
-            if let Err(e) = lease::run(client, settings, fences, engine.metrics(), shutdown).await {
-                tracing::error!(error = %e, "leader election stopped; this instance will not actuate");
+            let mut attempt = 0;
+            loop {
+                let result = lease::run(client.clone(), settings.clone(), fences.clone(), engine.metrics(), shutdown.clone()).await;
+                if *shutdown.borrow() {
+                    break;
+                }
+                attempt += 1;
+                match result {
+                    Err(e) => tracing::error!(error = %e, attempt, "leader election failed; restarting it"),
+                    Ok(()) => tracing::warn!(attempt, "leader election ended; restarting it"),
+                }
+                tokio::time::sleep(engine::backoff(attempt, Duration::from_secs(1), Duration::from_secs(30))).await;
             }
         });
     } else {

@@ -130,7 +130,9 @@ impl Engine {
                     old.abort();
                 }
                 obj.stored = stored;
-                obj.scalers = scalers;
+                for old in std::mem::replace(&mut obj.scalers, scalers) {
+                    old.close().await;
+                }
                 obj.extras = extras;
             }
             None => {
@@ -157,28 +159,39 @@ impl Engine {
     /// the HPA Swell made for it. Returns whether it existed.
     pub async fn remove(&self, tenant: &str, object_id: i32, actor: &str) -> Result<bool> {
         let Some(view) = self.object(tenant, object_id) else { return Ok(false) };
-        let slot = self.inner.objects.write().expect("objects lock").remove(&object_id);
-        if let Some(slot) = slot {
-            // Wait for a poll in flight so nothing actuates after removal.
+        let slot = self.inner.objects.read().expect("objects lock").get(&object_id).cloned();
+        let mut leads = true;
+        if let Some(slot) = &slot {
+            // Holding the object's lock: no poll runs (or starts) while it goes away.
             let obj = slot.runtime.lock().await;
-            let triggers: Vec<_> = obj.scalers.iter().enumerate().map(|(i, s)| super::scaler_labels(&obj.stored, i, &s.metric_spec().name)).collect();
-            self.inner.metrics.forget(&super::object_labels(&obj.stored), &triggers);
             if let Ok(ClusterHandle::Kube(k)) = self.cluster_of(&obj.stored) {
+                leads = k.fence().holds();
                 let spec = &obj.stored.spec;
-                if spec.actuation == Actuation::Hpa {
+                // The HPA goes before the object is forgotten: if it cannot be deleted, the
+                // object stays (and is removed again on the next event), never an orphan HPA.
+                if leads && spec.actuation == Actuation::Hpa {
                     k.delete_hpa(&obj.stored.namespace, &obj.stored.name, spec).await?;
                 }
                 // KEDA advanced.restoreToOriginalReplicaCount: back to what it had before Swell.
                 let restore = spec.advanced.as_ref().is_some_and(|a| a.restore_to_original_replica_count);
-                if let (true, Some(n)) = (restore, obj.persisted.original_replicas) {
+                if let (true, true, Some(n)) = (leads, restore, obj.persisted.original_replicas) {
                     if let Err(e) = k.scale(&obj.stored.namespace, &spec.scale_target_ref, n).await {
                         tracing::warn!(object = %obj.stored.name, error = %e, "restoring the original replica count failed");
                     }
                 }
             }
+            self.inner.objects.write().expect("objects lock").remove(&object_id);
+            let triggers: Vec<_> = obj.scalers.iter().enumerate().map(|(i, s)| super::scaler_labels(&obj.stored, i, &s.metric_spec().name)).collect();
+            self.inner.metrics.forget(&super::object_labels(&obj.stored), &triggers);
+            for scaler in &obj.scalers {
+                scaler.close().await;
+            }
         }
         self.inner.views.write().expect("views lock").remove(&object_id);
-        store::delete_scaled_object(&self.inner.db, object_id, actor, &format!("{}/{}", view.namespace, view.name)).await?;
+        // A follower forgets the object; the leader removes it from SQL (shared by both).
+        if leads {
+            store::delete_scaled_object(&self.inner.db, object_id, actor, &format!("{}/{}", view.namespace, view.name)).await?;
+        }
         Ok(true)
     }
 }
