@@ -51,8 +51,30 @@ async fn target_containers(client: &Client, namespace: &str, spec: &ScaledObject
     Ok(pod.spec.map(|s| s.containers).unwrap_or_default())
 }
 
+/// Something a resolved authentication was read from; when it changes, the object's
+/// scalers are built again (rotation without a restart).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthSource {
+    TriggerAuthentication { namespace: String, name: String },
+    ClusterTriggerAuthentication { name: String },
+    Secret { namespace: String, name: String },
+}
+
 /// Resolves every trigger's `authenticationRef` (empty maps for triggers without one).
 pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, spec: &ScaledObjectSpec) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut sources = std::collections::BTreeSet::new();
+    resolve_tracked(client, namespace, swell_namespace, spec, &mut sources).await
+}
+
+/// [`resolve`], recording in `sources` every object the values came from (also when it fails:
+/// a missing Secret that appears later is a change too).
+pub async fn resolve_tracked(
+    client: &Client,
+    namespace: &str,
+    swell_namespace: &str,
+    spec: &ScaledObjectSpec,
+    sources: &mut std::collections::BTreeSet<AuthSource>,
+) -> Result<Vec<BTreeMap<String, String>>> {
     let mut out = Vec::with_capacity(spec.triggers.len());
     for (i, trigger) in spec.triggers.iter().enumerate() {
         let Some(r) = &trigger.authentication_ref else {
@@ -62,11 +84,13 @@ pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, sp
         let field = format!("spec.triggers[{i}].authenticationRef");
         let (auth, secret_ns): (TriggerAuthenticationSpec, &str) = match r.kind.as_deref().unwrap_or("TriggerAuthentication") {
             "TriggerAuthentication" => {
+                sources.insert(AuthSource::TriggerAuthentication { namespace: namespace.into(), name: r.name.clone() });
                 let what = format!("TriggerAuthentication {namespace}/{}", r.name);
                 let ta = Api::<TriggerAuthentication>::namespaced(client.clone(), namespace).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
                 (ta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec, namespace)
             }
             "ClusterTriggerAuthentication" => {
+                sources.insert(AuthSource::ClusterTriggerAuthentication { name: r.name.clone() });
                 let what = format!("ClusterTriggerAuthentication {}", r.name);
                 let cta = Api::<ClusterTriggerAuthentication>::all(client.clone()).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
                 (cta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec.inner, swell_namespace)
@@ -76,6 +100,7 @@ pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, sp
         let mut params = BTreeMap::new();
         for (j, s) in auth.secret_target_ref.iter().enumerate() {
             let f = format!("{field} → secretTargetRef[{j}] ({})", s.parameter);
+            sources.insert(AuthSource::Secret { namespace: secret_ns.into(), name: s.name.clone() });
             params.insert(s.parameter.clone(), secret_value(client, secret_ns, &s.name, &s.key, &f).await?);
         }
         if !auth.env.is_empty() {
@@ -89,7 +114,10 @@ pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, sp
                 let var = container.env.iter().flatten().find(|v| v.name == e.name).ok_or_else(|| Error::invalid(&f, format!("container {:?} has no env {:?}", container.name, e.name)))?;
                 let value = match (&var.value, var.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref())) {
                     (Some(v), _) => v.clone(),
-                    (None, Some(sk)) => secret_value(client, namespace, &sk.name, &sk.key, &f).await?,
+                    (None, Some(sk)) => {
+                        sources.insert(AuthSource::Secret { namespace: namespace.into(), name: sk.name.clone() });
+                        secret_value(client, namespace, &sk.name, &sk.key, &f).await?
+                    }
                     (None, None) => return Err(Error::invalid(&f, format!("env {:?} has neither a value nor a secretKeyRef", e.name))),
                 };
                 params.insert(e.parameter.clone(), value);

@@ -17,6 +17,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 
+mod auth_watch;
+
 use crate::actuate::KubeCluster;
 use crate::crd::{Condition, ScaledJob, ScaledJobStatus, ScaledObjectStatus};
 use crate::decide::Pause;
@@ -52,6 +54,10 @@ struct Shared {
     /// Per object, the desired state last reconciled (generation and the annotations Swell
     /// reads) and when: an event that changes neither (a status patch) is not a change.
     reconciled: Mutex<HashMap<Key, (Desired, std::time::Instant)>>,
+    /// The last version of each object seen, to reconcile it again when its credentials change.
+    latest: Mutex<HashMap<Key, ScaledObject>>,
+    /// What each object's credentials were read from, watched.
+    auth: auth_watch::AuthWatch,
 }
 
 /// What a reconcile acts on: the spec's generation and the annotations that steer Swell.
@@ -82,7 +88,18 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
     engine.add_cluster(cluster.clone());
     let recorder = Recorder::new(cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
-    let shared = Arc::new(Shared { engine, cluster, tenant, rejected: Mutex::default(), uids: Mutex::default(), recorder, reconciled: Mutex::default() });
+    let (auth, mut auth_changes) = auth_watch::AuthWatch::start(cluster.client().clone());
+    let shared = Arc::new(Shared {
+        engine,
+        cluster,
+        tenant,
+        rejected: Mutex::default(),
+        uids: Mutex::default(),
+        recorder,
+        reconciled: Mutex::default(),
+        latest: Mutex::default(),
+        auth,
+    });
     let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
     let jobs = tokio::spawn(watch_scaled_jobs(shared.clone(), shutdown.clone()));
     let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
@@ -91,6 +108,18 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     loop {
         let event = tokio::select! {
             e = events.try_next() => e,
+            Some(source) = auth_changes.recv() => {
+                // Credentials changed: reconcile exactly the objects that read them.
+                for k in shared.auth.readers(&source) {
+                    let so = shared.latest.lock().expect("latest lock").get(&k).cloned();
+                    if let Some(so) = so {
+                        tracing::info!(cluster = %shared.cluster.name, object = %k.1, "credentials changed; rebuilding its scalers");
+                        shared.reconciled.lock().expect("reconciled lock").remove(&k);
+                        shared.applied(so).await;
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => break,
         };
         match event {
@@ -299,8 +328,11 @@ impl Shared {
                 tracing::warn!(object = %k.1, error = %e, "adding the finalizer failed");
             }
         }
+        self.latest.lock().expect("latest lock").insert(k.clone(), so.clone());
         let annotations: BTreeMap<String, String> = so.annotations().clone();
-        let auth = crate::auth::resolve(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec).await;
+        let mut sources = std::collections::BTreeSet::new();
+        let auth = crate::auth::resolve_tracked(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec, &mut sources).await;
+        self.auth.read_from(&k, sources);
         let result = match (Pause::from_annotations(&annotations), auth) {
             (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(pause), Ok(auth_params)) => {
@@ -378,6 +410,8 @@ impl Shared {
     /// The object is gone from the cluster (or being deleted): stop actuating and forget it.
     async fn gone(&self, k: &Key) {
         self.rejected.lock().expect("rejected lock").remove(k);
+        self.latest.lock().expect("latest lock").remove(k);
+        self.auth.forget(k);
         if let Some(view) = self.engine.find(&self.cluster.name, &k.0, &k.1) {
             if let Err(e) = self.engine.remove(&view.tenant, view.id, &self.actor()).await {
                 tracing::warn!(object = %k.1, error = %e, "removing the ScaledObject failed");
