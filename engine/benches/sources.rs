@@ -151,7 +151,8 @@ async fn main() {
         sim.add_deployment(&format!("r{i}"), 1, 0.0, 10.0);
         sim.add_deployment(&format!("k{i}"), 1, 0.0, 10.0);
     }
-    let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), ..Default::default() }).await.unwrap();
+    let sealer = Some(Arc::new(engine::crypto::Sealer::from_hex(&"42".repeat(32)).unwrap()));
+    let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), sealer, ..Default::default() }).await.unwrap();
     for i in 0..objects {
         for (prefix, kind, meta) in [
             ("r", "rabbitmq", serde_json::json!({"host": amqp, "queueName": "bench"})),

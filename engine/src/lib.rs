@@ -8,6 +8,7 @@ pub mod decide;
 pub mod demo;
 mod error;
 pub mod external;
+pub mod inline_secrets;
 pub mod lease;
 pub mod metrics;
 pub mod push;

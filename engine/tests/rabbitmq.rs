@@ -160,7 +160,9 @@ async fn broker_outage_falls_back_and_recovers_without_a_restart() {
     store::ensure_cluster(&db, "sim", "simulated").await.unwrap();
     let mut sim = SimCluster::new(1.0);
     sim.add_deployment("worker", 1, 0.0, 10.0);
-    let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), tick: Duration::from_millis(200), ..Default::default() }).await.unwrap();
+    // The broker URL carries guest's password inline: Swell seals it apart from the spec.
+    let sealer = Some(Arc::new(engine::crypto::Sealer::from_hex(&"42".repeat(32)).unwrap()));
+    let engine = Engine::new(db.clone(), EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), tick: Duration::from_millis(200), sealer, ..Default::default() }).await.unwrap();
     let spec = serde_json::from_value(serde_json::json!({
         "scaleTargetRef": {"name": "worker"}, "pollingInterval": 1, "minReplicaCount": 1, "maxReplicaCount": 10,
         "fallback": {"failureThreshold": 2, "replicas": 7},
@@ -169,6 +171,20 @@ async fn broker_outage_falls_back_and_recovers_without_a_restart() {
     }))
     .unwrap();
     let id = engine.apply("t", "sim", "ns", "worker", "swell", spec, "test").await.unwrap();
+    // guest's password is in no row in clear: spec, trigger rows, audit log, trigger auths.
+    {
+        use engine::store::entities::{audit_log, scaled_objects, trigger_auths, triggers};
+        use sea_orm::EntityTrait;
+        let dump = format!(
+            "{:?}{:?}{:?}{:?}",
+            scaled_objects::Entity::find().all(&db).await.unwrap(),
+            triggers::Entity::find().all(&db).await.unwrap(),
+            audit_log::Entity::find().all(&db).await.unwrap(),
+            trigger_auths::Entity::find().all(&db).await.unwrap()
+        );
+        assert!(dump.contains("jobs") && dump.contains("inline/worker"), "the rows are there: {dump}");
+        assert!(!dump.contains("guest:guest"), "the broker password is stored in clear: {dump}");
+    }
     let (_stop, rx) = tokio::sync::watch::channel(false);
     engine.spawn(rx);
     let wait = |want: i32, phase: &'static str, limit: u64| {

@@ -63,8 +63,20 @@ impl Engine {
                 ),
             ));
         }
+        // Credentials written inline (Swell-made objects) never reach SQL, the audit log or
+        // the views in clear: they are split off here and sealed on their own.
+        let (spec, inline) = if origin != "cluster" { crate::inline_secrets::split(&spec) } else { (spec, BTreeMap::new()) };
+        if !inline.is_empty() && self.inner.opts.sealer.is_none() {
+            let (i, keys) = inline.iter().next().expect("not empty");
+            let key = keys.keys().next().cloned().unwrap_or_default();
+            return Err(Error::invalid(
+                format!("spec.triggers[{i}].metadata.{key}"),
+                "is a credential: set secret_key (SWELL_SECRET_KEY) so Swell can seal it, or put it in a trigger authentication (`swell auth add`)",
+            ));
+        }
         if origin != "cluster" && extras.auth_params.is_empty() {
-            extras.auth_params = resolve_sql_auth(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
+            extras.auth_params = resolve_sql_refs(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
+            merge(&mut extras.auth_params, &inline);
         }
         // Secret parameters fill the triggers' metadata for their scalers only; the spec
         // stored in SQL never holds them.
@@ -81,6 +93,19 @@ impl Engine {
         let scalers = build_scalers(&owner, &self.inner.ctx, &extras.auth_params)?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
         let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
+        if origin != "cluster" {
+            let inline_name = crate::inline_secrets::auth_name(name);
+            match self.inner.opts.sealer.as_deref().filter(|_| !inline.is_empty()) {
+                Some(sealer) => {
+                    let flat = crate::inline_secrets::flatten(&inline);
+                    let plain = serde_json::to_vec(&flat).expect("maps serialize");
+                    let sealed = sealer.seal(&store::trigger_auth_purpose(tenant, namespace, &inline_name), &plain)?;
+                    let keys: Vec<String> = flat.keys().cloned().collect();
+                    store::put_trigger_auth(&self.inner.db, tenant_row.id, namespace, &inline_name, &keys, sealed, actor).await?;
+                }
+                None => store::delete_trigger_auth(&self.inner.db, tenant_row.id, namespace, &inline_name).await?,
+            }
+        }
         let id = store::upsert_scaled_object(&self.inner.db, tenant_row.id, cluster_row.id, namespace, name, origin, &spec).await?;
         store::audit(&self.inner.db, Some(tenant_row.id), actor, "scaled_object.apply", &format!("{namespace}/{name}"), serde_json::to_value(&spec).unwrap_or_default()).await?;
         let stored = StoredObject {
@@ -216,8 +241,42 @@ pub(super) fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[
 }
 
 /// For objects made in Swell: each trigger's `authenticationRef` names a trigger
-/// authentication stored sealed in SQL (`swell auth add`), in the object's namespace.
+/// authentication stored sealed in SQL (`swell auth add`), in the object's namespace; and
+/// the object's own inline credentials, sealed apart from its spec, are merged back.
 pub(super) async fn resolve_sql_auth(
+    db: &DatabaseConnection,
+    sealer: Option<&crate::crypto::Sealer>,
+    tenant: &str,
+    namespace: &str,
+    object: &str,
+    spec: &ScaledObjectSpec,
+) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut out = resolve_sql_refs(db, sealer, tenant, namespace, spec).await?;
+    let name = crate::inline_secrets::auth_name(object);
+    if let Some(sealed) = store::trigger_auth_sealed(db, tenant, namespace, &name).await? {
+        let field = format!("scaled object {namespace}/{object}");
+        let sealer = sealer.ok_or_else(|| Error::invalid(&field, "has sealed inline credentials: needs secret_key to open them"))?;
+        let plain = sealer.open(&store::trigger_auth_purpose(tenant, namespace, &name), &sealed)?;
+        let flat: BTreeMap<String, String> = serde_json::from_slice(&plain).map_err(|_| Error::invalid(&field, "its sealed inline credentials are damaged"))?;
+        merge(&mut out, &crate::inline_secrets::unflatten(&flat));
+    }
+    Ok(out)
+}
+
+/// Adds per-trigger parameters to the resolved ones (inline credentials win over nothing,
+/// never over a trigger authentication's value).
+fn merge(auth: &mut [BTreeMap<String, String>], inline: &BTreeMap<usize, BTreeMap<String, String>>) {
+    for (i, params) in inline {
+        if let Some(a) = auth.get_mut(*i) {
+            for (k, v) in params {
+                a.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
+/// The parameters of each trigger's `authenticationRef`, from SQL.
+async fn resolve_sql_refs(
     db: &DatabaseConnection,
     sealer: Option<&crate::crypto::Sealer>,
     tenant: &str,

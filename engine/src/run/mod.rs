@@ -122,7 +122,7 @@ impl Engine {
             let auth = if stored.origin == "cluster" {
                 Ok(Vec::new())
             } else {
-                resolve_sql_auth(&db, opts.sealer.as_deref(), &stored.tenant, &stored.namespace, &stored.spec).await
+                resolve_sql_auth(&db, opts.sealer.as_deref(), &stored.tenant, &stored.namespace, &stored.name, &stored.spec).await
             };
             match auth.and_then(|auth| build_scalers(&stored, &ctx, &auth)) {
                 Ok(scalers) => {

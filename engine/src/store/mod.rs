@@ -442,7 +442,11 @@ pub async fn audit_entries(db: &DatabaseConnection, tenant_id: i32, limit: u64) 
 /// transaction, and audits it.
 pub async fn delete_scaled_object(db: &DatabaseConnection, id: i32, actor: &str, what: &str) -> Result<()> {
     let txn = db.begin().await?;
-    let tenant_id = scaled_objects::Entity::find_by_id(id).one(&txn).await?.map(|r| r.tenant_id);
+    let row = scaled_objects::Entity::find_by_id(id).one(&txn).await?;
+    let tenant_id = row.as_ref().map(|r| r.tenant_id);
+    if let Some(r) = &row {
+        delete_trigger_auth(&txn, r.tenant_id, &r.namespace, &crate::inline_secrets::auth_name(&r.name)).await?;
+    }
     triggers::Entity::delete_many().filter(triggers::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
     overrides::Entity::delete_many().filter(overrides::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
     decisions::Entity::delete_many().filter(decisions::Column::ScaledObjectId.eq(id)).exec(&txn).await?;
@@ -652,6 +656,18 @@ pub async fn put_trigger_auth(db: &DatabaseConnection, tenant_id: i32, namespace
         }
     }
     audit(db, Some(tenant_id), actor, "trigger_auth.put", &format!("{namespace}/{name}"), serde_json::json!({ "parameters": keys })).await
+}
+
+/// Deletes a trigger authentication kept in SQL, if it exists.
+pub async fn delete_trigger_auth<C: sea_orm::ConnectionTrait>(db: &C, tenant_id: i32, namespace: &str, name: &str) -> Result<()> {
+    use entities::trigger_auths;
+    trigger_auths::Entity::delete_many()
+        .filter(trigger_auths::Column::TenantId.eq(tenant_id))
+        .filter(trigger_auths::Column::Namespace.eq(namespace))
+        .filter(trigger_auths::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The sealed parameters of a tenant's trigger authentication in `namespace`, if it exists.
