@@ -64,13 +64,13 @@ pub async fn list(db: &engine::DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// Connects every registered real cluster and starts its sync, and leader election when
-/// configured. Returns how many clusters were started. A cluster that cannot be reached is
+/// configured. Returns the clients of the clusters started. A cluster that cannot be reached is
 /// logged and retried by its watcher; a kubeconfig that cannot be opened is a start-up error.
-pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Result<usize, String>> {
+pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Result<Vec<kube::Client>, String>> {
     let rows: Vec<_> = store::list_clusters(engine.db()).await?.into_iter().filter(|c| c.kind == "kubeconfig" || c.kind == "in-cluster").collect();
     if rows.is_empty() {
         engine.metrics().leader.set(1);
-        return Ok(Ok(0));
+        return Ok(Ok(Vec::new()));
     }
     let instance = config.instance.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -78,6 +78,7 @@ pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<b
     });
     let mut fences = Vec::new();
     let mut home = None;
+    let mut clients = Vec::new();
     for row in &rows {
         let client = match row.kind.as_str() {
             "kubeconfig" => {
@@ -106,6 +107,7 @@ pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<b
         let fence = if config.leader_election { Fence::elected() } else { Fence::always() };
         fences.push(fence.clone());
         home.get_or_insert_with(|| client.clone());
+        clients.push(client.clone());
         let cluster = Arc::new(KubeCluster::new(row.name.clone(), client, fence).with_instance(&instance).with_namespace(&config.lease_namespace));
         let tenant = match row.tenant_id {
             Some(id) => store::tenant_slug(engine.db(), id).await?.unwrap_or_else(|| "default".into()),
@@ -151,7 +153,7 @@ pub async fn start(engine: &Engine, config: &Config, shutdown: watch::Receiver<b
     } else {
         engine.metrics().leader.set(1);
     }
-    Ok(Ok(rows.len()))
+    Ok(Ok(clients))
 }
 
 /// `swell crdgen`: one YAML file per CRD in `dir`.

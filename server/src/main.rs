@@ -5,6 +5,7 @@ mod hooks_cli;
 mod config;
 mod hooks;
 mod metrics_api;
+mod metrics_auth;
 mod web;
 
 use std::path::PathBuf;
@@ -213,16 +214,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
     let mut metrics_api = None;
     if let Command::Serve = command {
         match clusters::start(&engine, &config, stop_rx.clone()).await? {
-            Ok(0) => {}
-            Ok(n) => {
+            Ok(clients) if clients.is_empty() => {}
+            Ok(clients) => {
                 let mut rx = stop_rx.clone();
                 let (addr, engine) = (config.metrics_api_bind, engine.clone());
-                tracing::info!(clusters = n, address = %addr, "external metrics API (HTTPS) for the HPA");
+                tracing::info!(clusters = clients.len(), address = %addr, "external metrics API (HTTPS) for the HPA");
                 metrics_api = Some(tokio::spawn(async move {
                     let stop = async move {
                         let _ = rx.changed().await;
                     };
-                    if let Err(e) = metrics_api::serve(addr, engine, stop).await {
+                    let trust = metrics_auth::Trust::load(clients).await;
+                    if let Err(e) = metrics_api::serve(addr, engine, trust, stop).await {
                         tracing::error!(address = %addr, error = %e, "external metrics API stopped (config key metrics_api_bind)");
                     }
                 }));

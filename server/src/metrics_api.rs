@@ -2,33 +2,59 @@
 //! `external.metrics.k8s.io/v1beta1`, over HTTPS, registered in each cluster through an
 //! APIService (see deploy/). Values come from the engine's last poll of each trigger.
 //!
-//! The aggregator in kube-apiserver authenticates users and proxies to us; the values are
-//! metric numbers, not secrets. Verifying the aggregator's client certificate
-//! (`--requestheader-client-ca-file`) is left for the RBAC hardening of the tenancy issue.
+//! Every request is authenticated first (crate::metrics_auth): the aggregator by its client
+//! certificate, or a bearer token through TokenReview and SubjectAccessReview.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
+use axum_server::tls::TlsInfo;
 use engine::actuate::{LABEL_CLUSTER, LABEL_OBJECT};
 use engine::Engine;
 use serde::Deserialize;
 
+use crate::metrics_auth::Trust;
+
 const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";
 
-pub fn router(engine: Engine) -> Router {
+#[derive(Clone)]
+struct Api {
+    engine: Engine,
+    trust: Arc<Trust>,
+}
+
+pub fn router(engine: Engine, trust: Arc<Trust>) -> Router {
+    let state = Api { engine, trust };
     Router::new()
         .route("/apis/external.metrics.k8s.io/v1beta1", get(resources))
         .route("/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}", get(metric))
-        .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { status(StatusCode::NOT_FOUND, "NotFound", "no such path in the external metrics API") })
-        .with_state(engine)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// One authorization point for every metrics route: who is asking, and may they.
+async fn authenticate(State(api): State<Api>, tls: Option<Extension<Arc<TlsInfo>>>, req: Request, next: Next) -> Response {
+    let peer = tls.as_ref().and_then(|t| t.peer_certificates.first().map(Vec::as_slice));
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
+    let namespace = req.uri().path().split('/').skip_while(|p| *p != "namespaces").nth(1).unwrap_or("").to_string();
+    match api.trust.check(peer, bearer.as_deref(), &namespace).await {
+        Ok(()) => next.run(req).await,
+        Err((code, why)) => {
+            tracing::debug!(status = %code, "external metrics request refused: {why}");
+            let reason = if code == StatusCode::FORBIDDEN { "Forbidden" } else { "Unauthorized" };
+            status(code, reason, &why)
+        }
+    }
 }
 
 fn status(code: StatusCode, reason: &str, message: &str) -> Response {
@@ -65,7 +91,8 @@ fn parse_selector(s: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn metric(State(engine): State<Engine>, Path((namespace, metric)): Path<(String, String)>, Query(q): Query<MetricQuery>) -> Response {
+async fn metric(State(api): State<Api>, Path((namespace, metric)): Path<(String, String)>, Query(q): Query<MetricQuery>) -> Response {
+    let engine = api.engine;
     let selector = parse_selector(&q.label_selector);
     let Some(object) = selector.get(LABEL_OBJECT) else {
         return status(StatusCode::BAD_REQUEST, "BadRequest", &format!("labelSelector must name the ScaledObject with {LABEL_OBJECT}=<name>"));
@@ -87,13 +114,16 @@ async fn metric(State(engine): State<Engine>, Path((namespace, metric)): Path<(S
 /// Serves the API over HTTPS with a self-signed certificate made at start (the APIService
 /// is registered with insecureSkipTLSVerify, as KEDA's default install does) until
 /// `shutdown` completes.
-pub async fn serve(addr: SocketAddr, engine: Engine, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(addr: SocketAddr, engine: Engine, trust: Trust, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), addr.ip().to_string(), "swell-metrics.swell.svc".to_string()])?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = match trust.client_verifier(provider)? {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let tls = builder.with_single_cert(vec![cert.cert.der().clone()], key)?;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
@@ -102,7 +132,7 @@ pub async fn serve(addr: SocketAddr, engine: Engine, shutdown: impl std::future:
     });
     axum_server::bind_rustls(addr, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)))
         .handle(handle)
-        .serve(router(engine).into_make_service())
+        .serve(router(engine, Arc::new(trust)).into_make_service())
         .await?;
     Ok(())
 }

@@ -116,6 +116,7 @@ async fn hpa_controller_scales_from_swells_external_metric() {
 struct Served {
     _serve: Serve,
     _dir: tempfile::TempDir,
+    api_port: u16,
 }
 
 async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
@@ -149,7 +150,7 @@ async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
         ),
     )
     .await;
-    Served { _serve: serve, _dir: dir }
+    Served { _serve: serve, _dir: dir, api_port }
 }
 
 fn so(name: &str, spec: serde_json::Value) -> ScaledObject {
@@ -256,4 +257,72 @@ async fn hpa_mode_does_what_keda_does() {
         hpas.get_opt("swell-hpa-mods").await.ok()?.is_none().then_some(())
     })
     .await;
+}
+
+/// curl's status code for GET `path` on the metrics API, with extra arguments (certificates,
+/// headers); 0 when the TLS handshake or connection failed.
+fn curl(port: u16, path: &str, extra: &[&str]) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+        .args(extra)
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// The external metrics API serves only the aggregator (client certificate from the
+/// requestheader CA, CN among the allowed names) and callers the API server vouches for and
+/// authorizes; the real HPA controller still reads through the aggregator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_api_admits_only_the_aggregator_and_authorized_callers() {
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    install_crds(&client, engine::crd::all()).await;
+    namespace(&client, "shop").await;
+    namespace(&client, "swell").await;
+    deployment(&client, "shop", "web", 0).await;
+    let metric = MetricEndpoint::start(35).await;
+    let served = serve_against(&cp, &client).await;
+    let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/s0-metrics-api-0?labelSelector=scaledobject.swell.dev%2Fname%3Dweb";
+    let port = served.api_port;
+    eventually("the metrics API listens", WAIT, || async { (curl(port, "/healthz", &[]) == 200).then_some(()) }).await;
+
+    // Nobody: 401. A token nobody issued: 401.
+    assert_eq!(curl(port, path, &[]), 401, "anonymous");
+    assert_eq!(curl(port, path, &["-H", "Authorization: Bearer made-up"]), 401, "unknown token");
+    // A ServiceAccount the API server knows but has granted nothing: 403.
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), "shop");
+    sas.create(&PostParams::default(), &serde_json::from_value(serde_json::json!({"metadata": {"name": "nosy"}})).unwrap()).await.unwrap();
+    let tr = sas.create_token_request("nosy", &PostParams::default(), &Default::default()).await.unwrap();
+    let token: String = tr.status.and_then(|s| s.token).unwrap_or_default();
+    assert_eq!(curl(port, path, &["-H", &format!("Authorization: Bearer {token}")]), 403, "an authenticated caller without the right");
+    // The admin (system:masters) may: past authentication (404 until the object exists).
+    assert_eq!(curl(port, path, &["-H", &format!("Authorization: Bearer {}", cp.token)]), 404, "admin");
+    // The aggregator's own client certificate: admitted.
+    let (crt, key) = (cp.cert_path("front-proxy-client.crt"), cp.cert_path("front-proxy-client.key"));
+    let cert_args = ["--cert", crt.to_str().unwrap(), "--key", key.to_str().unwrap()];
+    assert_eq!(curl(port, path, &cert_args), 404, "the aggregator's certificate");
+    // A certificate with the right name from another CA: the handshake fails.
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "k.pem", "-out", "c.pem", "-days", "1", "-subj", "/CN=front-proxy-client"])
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    assert_eq!(curl(port, path, &["--cert", c.to_str().unwrap(), "--key", k.to_str().unwrap()]), 0, "a forged aggregator certificate");
+
+    // And the real path works: the HPA controller reads 35 through the aggregator → 4.
+    let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
+    api.create(
+        &PostParams::default(),
+        &so("web", serde_json::json!({"scaleTargetRef": {"name": "web"}, "pollingInterval": 1, "minReplicaCount": 0, "maxReplicaCount": 10,
+            "triggers": [{"type": "metrics-api", "metadata": {"url": metric.url, "valueLocation": "value", "targetValue": "10"}}]})),
+    )
+    .await
+    .unwrap();
+    eventually("the HPA controller scaled web to 4 through the aggregator", WAIT, || async { (replicas(&client, "shop", "web").await == 4).then_some(()) }).await;
+    assert_eq!(curl(port, path, &cert_args), 200, "the aggregator reads the value");
 }

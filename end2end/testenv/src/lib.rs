@@ -81,6 +81,18 @@ impl ControlPlane {
         run_ok(Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048"))?;
         run_ok(Command::new("openssl").arg("rsa").arg("-in").arg(&key).args(["-pubout", "-out"]).arg(&public))?;
 
+        // The aggregator's client identity, as a real cluster has it: a front-proxy CA and a
+        // client certificate (CN front-proxy-client) it presents to extension API servers.
+        let certs = dir.join("certs");
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        run_ok(Command::new("openssl").current_dir(&certs).args(["req", "-x509"]).args(ec).args(["-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt", "-days", "2", "-subj", "/CN=front-proxy-ca"]))?;
+        run_ok(Command::new("openssl").current_dir(&certs).arg("req").args(ec).args(["-keyout", "front-proxy-client.key", "-out", "front-proxy-client.csr", "-subj", "/CN=front-proxy-client"]))?;
+        std::fs::write(certs.join("client.ext"), "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")?;
+        run_ok(Command::new("openssl").current_dir(&certs).args([
+            "x509", "-req", "-in", "front-proxy-client.csr", "-CA", "front-proxy-ca.crt", "-CAkey", "front-proxy-ca.key", "-CAcreateserial",
+            "-out", "front-proxy-client.crt", "-days", "2", "-extfile", "client.ext",
+        ]))?;
+
         let d = |p: &str| dir.join(p).display().to_string();
         cp.children.push(spawn(
             "etcd",
@@ -113,6 +125,13 @@ impl ControlPlane {
                 "--service-account-issuer=https://swell-test.invalid".into(),
                 format!("--service-account-key-file={}", public.display()),
                 format!("--service-account-signing-key-file={}", key.display()),
+                format!("--requestheader-client-ca-file={}", d("certs/front-proxy-ca.crt")),
+                "--requestheader-allowed-names=front-proxy-client".into(),
+                "--requestheader-username-headers=X-Remote-User".into(),
+                "--requestheader-group-headers=X-Remote-Group".into(),
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
+                format!("--proxy-client-cert-file={}", d("certs/front-proxy-client.crt")),
+                format!("--proxy-client-key-file={}", d("certs/front-proxy-client.key")),
             ],
         )?);
         cp.api_url = format!("https://127.0.0.1:{api}");
@@ -199,6 +218,12 @@ impl ControlPlane {
         let log = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// A file of the control plane's certificates folder (e.g. `front-proxy-ca.crt`), for
+    /// tests that act as, or check, the aggregator's client identity.
+    pub fn cert_path(&self, name: &str) -> PathBuf {
+        self.dir.join("certs").join(name)
     }
 
     /// The process id of one of the control plane's processes (for benchmarks' CPU figures).
