@@ -2,6 +2,7 @@
 
 mod common;
 
+use chrono::Timelike;
 use chrono::{Duration, Utc};
 use engine::spec::ScaledObjectSpec;
 use engine::store::{self, NewDecision, NewSample};
@@ -123,5 +124,30 @@ async fn audit_entries_are_stored() {
         let rows = engine::store::entities::audit_log::Entity::find().all(&t.db).await.unwrap();
         assert_eq!(rows.len(), 1, "{}", t.kind);
         assert_eq!((rows[0].actor.as_str(), rows[0].detail["replicas"].as_i64()), ("alice", Some(3)));
+        // The audit log has the decisions' retention.
+        assert_eq!(store::prune_history(&t.db, Utc::now() - Duration::hours(1)).await.unwrap(), 0, "{}", t.kind);
+        assert_eq!(store::prune_history(&t.db, Utc::now() + Duration::seconds(1)).await.unwrap(), 1, "{}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn loop_state_is_stored_replaced_and_skipped_for_deleted_objects() {
+    use engine::store::state::{self, ObjectState};
+    for t in common::databases().await {
+        let tenant = store::ensure_tenant(&t.db, "acme", "Acme").await.unwrap();
+        let cluster = store::ensure_cluster(&t.db, "sim", "simulated").await.unwrap();
+        let id = store::upsert_scaled_object(&t.db, tenant.id, cluster.id, "shop", "web", "swell", &spec(0, 5)).await.unwrap();
+        let at = |s: i64| Utc::now().with_nanosecond(0).unwrap() - Duration::seconds(s);
+        let first = ObjectState { last_active: Some(at(30)), health: [("rate".to_string(), 2)].into(), original_replicas: Some(3), first_seen: Some(at(600)) };
+        store::write_batch(&t.db, &[], &[], &[(id, first.clone())]).await.unwrap();
+        assert_eq!(state::load(&t.db, id).await.unwrap(), Some(first.clone()), "{}", t.kind);
+        // Written again: replaced, not duplicated.
+        let second = ObjectState { last_active: Some(at(5)), health: Default::default(), ..first };
+        store::write_batch(&t.db, &[], &[], &[(id, second.clone())]).await.unwrap();
+        assert_eq!(state::load_all(&t.db).await.unwrap().into_iter().collect::<Vec<_>>(), vec![(id, second)], "{}", t.kind);
+        // An object deleted since its poll: its state is dropped, the batch still lands.
+        store::delete_scaled_object(&t.db, id, "test", "shop/web").await.unwrap();
+        store::write_batch(&t.db, &[], &[], &[(id, ObjectState::default())]).await.unwrap_or_else(|e| panic!("{}: {e}", t.kind));
+        assert!(state::load_all(&t.db).await.unwrap().is_empty(), "{}", t.kind);
     }
 }

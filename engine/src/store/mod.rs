@@ -315,7 +315,9 @@ pub async fn samples_between(
 pub async fn prune_history(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64> {
     let d = decisions::Entity::delete_many().filter(decisions::Column::At.lt(before)).exec(db).await?;
     let s = metric_samples::Entity::delete_many().filter(metric_samples::Column::At.lt(before)).exec(db).await?;
-    Ok(d.rows_affected + s.rows_affected)
+    // The audit log has the same retention as decisions.
+    let a = audit_log::Entity::delete_many().filter(audit_log::Column::At.lt(before)).exec(db).await?;
+    Ok(d.rows_affected + s.rows_affected + a.rows_affected)
 }
 
 /// Writes one audit entry, on a connection or inside the caller's transaction.
