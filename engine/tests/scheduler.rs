@@ -156,3 +156,20 @@ async fn failed_actuation_is_retried_with_backoff_and_shown_until_it_succeeds() 
         assert!(!store::recent_decisions(&t.db, ghost, 10).await.unwrap().is_empty(), "{}", t.kind);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_object_leaves_no_metric_series_behind() {
+    let db = store::connect("sqlite::memory:").await.unwrap();
+    store::migrate(&db).await.unwrap();
+    let opts = EngineOptions { sim: Some(Arc::new(Mutex::new(cluster()))), ..Default::default() };
+    let (engine, fast, _slow) = setup(&db, opts, 0).await;
+    engine.tick_at(std::time::Instant::now(), chrono::Utc::now()).await.unwrap();
+    let series = |name: &str| engine.metrics().encode().lines().filter(|l| l.contains(&format!("scaled_object=\"{name}\""))).count();
+    assert!(series("fast") > 0 && series("slow") > 0, "{}", engine.metrics().encode());
+    // Labels carry the cluster, the object type and the trigger index (KEDA's set plus cluster).
+    let line = engine.metrics().encode().lines().find(|l| l.starts_with("swell_scaler_active{") && l.contains("\"fast\"")).unwrap().to_string();
+    assert!(line.contains("cluster=\"sim\"") && line.contains("type=\"scaledobject\"") && line.contains("trigger_index=\"0\""), "{line}");
+    assert!(engine.remove("t", fast, "test").await.unwrap());
+    assert_eq!(series("fast"), 0, "series of a removed object are left: {}", engine.metrics().encode());
+    assert!(series("slow") > 0, "the other object's series went too");
+}
