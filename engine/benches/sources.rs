@@ -187,8 +187,9 @@ async fn main() {
         .await
         .unwrap();
     println!(
-        "{objects} objects on RabbitMQ + {objects} on Kafka, 1 s polling, {secs} s: AMQP connections from the engine {} (broker lists {} incl. this benchmark's publisher), Kafka clients {}, CPU {cores:.2} cores, p99 tick lateness ≤ {:.1} ms, objects with scaler errors {}",
+        "{objects} objects on RabbitMQ + {objects} on Kafka, 1 s polling, {secs} s: AMQP connections from the engine {} with {} channels (broker lists {} connections incl. this benchmark's publisher), Kafka clients {}, CPU {cores:.2} cores, p99 tick lateness ≤ {:.1} ms, objects with scaler errors {}",
         ctx.amqp.open_connections().await,
+        ctx.amqp.open_channels().await,
         broker_conns.as_array().map_or(0, Vec::len),
         ctx.kafka.clients(),
         quantile_between(&lateness0, &lateness1, 0.99) * 1000.0,

@@ -5,8 +5,8 @@
 //! works), `activationValue` (0), `excludeUnacknowledged` (false, http), `useRegex` (false,
 //! http) with `operation` (sum | max | avg) and `pageSize` (100), `vhostName`, `unsafeSsl`.
 //!
-//! AMQP: one connection per broker for all objects (the pool in [`AmqpPool`]), a channel per
-//! scaler, a passive declare per poll (ready messages). HTTP: the management API through
+//! AMQP: one connection per broker for all objects (the pool in [`AmqpPool`]) with a few
+//! shared channels, a passive declare per poll (ready messages). HTTP: the management API through
 //! the shared HTTP pool.
 
 use std::collections::{BTreeMap, HashMap};
@@ -166,7 +166,15 @@ struct Broker {
     connection: Option<Arc<Connection>>,
     failures: u32,
     next_attempt: Option<Instant>,
+    /// A few channels shared by every scaler of this broker, handed out in turn (a channel
+    /// per object would hit the broker's channel_max, 2,047 by default, near 2,000 objects).
+    channels: Vec<Option<Channel>>,
+    next_channel: usize,
 }
+
+/// Channels per broker connection. A passive declare of a missing queue closes its channel,
+/// so the pool drops and reopens that one; the others go on.
+const CHANNELS_PER_BROKER: usize = 8;
 
 /// The URI to dial: as the AMQP URI spec and KEDA (Go's amqp091) read it, an empty path or
 /// a lone "/" is the default vhost "/", which lapin would otherwise take as vhost "".
@@ -200,7 +208,8 @@ impl AmqpPool {
         match attempt {
             Ok(Ok(c)) => {
                 let c = Arc::new(c);
-                *broker = Broker { connection: Some(c.clone()), failures: 0, next_attempt: None };
+                // A new connection: the old one's channels are gone with it.
+                *broker = Broker { connection: Some(c.clone()), ..Default::default() };
                 Ok(c)
             }
             failed => {
@@ -213,6 +222,37 @@ impl AmqpPool {
                 Err(Error::Scaler { scaler: "rabbitmq".into(), message: format!("cannot connect to {}: {why}", redacted(url)) })
             }
         }
+    }
+
+    /// A channel on the broker's connection, from its small shared pool.
+    pub async fn channel(&self, url: &url::Url) -> Result<Channel> {
+        let connection = self.connection(url).await?;
+        let broker = self.brokers.lock().expect("brokers lock").get(&connect_uri(url)).cloned().expect("connection() made the entry");
+        let mut broker = broker.lock().await;
+        if broker.channels.len() != CHANNELS_PER_BROKER {
+            broker.channels = vec![None; CHANNELS_PER_BROKER];
+        }
+        let i = broker.next_channel % CHANNELS_PER_BROKER;
+        broker.next_channel = broker.next_channel.wrapping_add(1);
+        if let Some(ch) = broker.channels[i].as_ref().filter(|c| c.status().connected()) {
+            return Ok(ch.clone());
+        }
+        let ch = connection
+            .create_channel()
+            .await
+            .map_err(|e| Error::Scaler { scaler: "rabbitmq".into(), message: format!("opening a channel on {}: {e}", redacted(url)) })?;
+        broker.channels[i] = Some(ch.clone());
+        Ok(ch)
+    }
+
+    /// How many channels are open across brokers (for benchmarks and tests).
+    pub async fn open_channels(&self) -> usize {
+        let brokers: Vec<_> = self.brokers.lock().expect("brokers lock").values().cloned().collect();
+        let mut open = 0;
+        for b in brokers {
+            open += b.lock().await.channels.iter().flatten().filter(|c| c.status().connected()).count();
+        }
+        open
     }
 
     /// How many broker connections are open (for benchmarks and tests).
@@ -236,14 +276,13 @@ pub struct RabbitMqScaler {
     metric_name: String,
     http: reqwest::Client,
     pool: Arc<AmqpPool>,
-    channel: Mutex<Option<Channel>>,
 }
 
 impl RabbitMqScaler {
     pub fn new(field: &str, metric_name: String, metadata: &BTreeMap<String, String>, ctx: &ScalerContext) -> Result<Self> {
         let metadata = RabbitMqMetadata::parse(field, metadata)?;
         let http = ctx.http_client(field, metadata.unsafe_ssl)?;
-        Ok(RabbitMqScaler { metadata, metric_name, http, pool: ctx.amqp.clone(), channel: Mutex::new(None) })
+        Ok(RabbitMqScaler { metadata, metric_name, http, pool: ctx.amqp.clone() })
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
@@ -251,22 +290,14 @@ impl RabbitMqScaler {
     }
 
     async fn amqp_value(&self) -> Result<f64> {
-        let mut channel = self.channel.lock().await;
-        if !channel.as_ref().is_some_and(|c| c.status().connected()) {
-            let connection = self.pool.connection(&self.metadata.host).await?;
-            *channel = Some(connection.create_channel().await.map_err(|e| self.error(format!("opening a channel: {e}")))?);
-        }
-        let ch = channel.as_ref().expect("channel just set");
+        let ch = self.pool.channel(&self.metadata.host).await.map_err(|e| self.error(e.to_string()))?;
         let declared = ch
             .queue_declare(self.metadata.queue_name.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
             .await;
         match declared {
             Ok(q) => Ok(q.message_count() as f64),
-            Err(e) => {
-                // The broker closes a channel on a failed declare; open a new one next time.
-                *channel = None;
-                Err(self.error(format!("queue {:?} in vhost {:?}: {e}", self.metadata.queue_name, self.metadata.vhost)))
-            }
+            // The broker closed this channel; the pool opens a new one when it comes round.
+            Err(e) => Err(self.error(format!("queue {:?} in vhost {:?}: {e}", self.metadata.queue_name, self.metadata.vhost))),
         }
     }
 
@@ -334,11 +365,8 @@ impl Scaler for RabbitMqScaler {
         MetricSpec { name: self.metric_name.clone(), target: self.metadata.value, activation_target: self.metadata.activation_value }
     }
 
-    async fn close(&self) {
-        if let Some(ch) = self.channel.lock().await.take() {
-            let _ = ch.close(200, "closing".into()).await;
-        }
-    }
+    // The connection and its channels are shared by every scaler of the broker: nothing of
+    // this scaler's own to close.
 }
 
 #[cfg(test)]
