@@ -127,6 +127,8 @@ async fn backlog_activation_regex_rate_and_one_connection_per_broker() {
         value(s.as_ref()).await;
     }
     assert_eq!(ctx.amqp.open_connections().await, 1);
+    let channels = ctx.amqp.open_channels().await;
+    assert!((1..=8).contains(&channels), "{channels} channels for 20+ scalers: they share a few");
     // The broker agrees: our two publisher connections and Swell's one.
     let client = reqwest::Client::new();
     let started = Instant::now();

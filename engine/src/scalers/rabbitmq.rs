@@ -290,14 +290,20 @@ impl RabbitMqScaler {
     }
 
     async fn amqp_value(&self) -> Result<f64> {
-        let ch = self.pool.channel(&self.metadata.host).await.map_err(|e| self.error(e.to_string()))?;
-        let declared = ch
-            .queue_declare(self.metadata.queue_name.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-            .await;
-        match declared {
-            Ok(q) => Ok(q.message_count() as f64),
-            // The broker closed this channel; the pool opens a new one when it comes round.
-            Err(e) => Err(self.error(format!("queue {:?} in vhost {:?}: {e}", self.metadata.queue_name, self.metadata.vhost))),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ch = self.pool.channel(&self.metadata.host).await.map_err(|e| self.error(e.to_string()))?;
+            let declared = ch
+                .queue_declare(self.metadata.queue_name.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+                .await;
+            match declared {
+                Ok(q) => return Ok(q.message_count() as f64),
+                // Another object's failed declare closed this shared channel under us: once
+                // more on a fresh one. The broker's own answer (no such queue) is final.
+                Err(e) if attempt == 1 && !ch.status().connected() && !e.to_string().contains("NOT_FOUND") => continue,
+                Err(e) => return Err(self.error(format!("queue {:?} in vhost {:?}: {e}", self.metadata.queue_name, self.metadata.vhost))),
+            }
         }
     }
 
