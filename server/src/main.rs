@@ -146,7 +146,10 @@ fn startup_failed(msg: &str) -> ExitCode {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // kube-client warns "Server cert bypassed" on every TLS handshake with a cluster whose
+    // kubeconfig skips verification; Swell says it once per cluster instead (sync.rs).
+    let filter = format!("{filter},kube_client::client::tls=error");
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

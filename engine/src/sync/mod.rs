@@ -35,6 +35,9 @@ pub async fn client_from_kubeconfig(yaml: &str) -> Result<Client> {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .map_err(|e| Error::invalid("kubeconfig", format!("cannot be used: {e}")))?;
+    if config.accept_invalid_certs {
+        tracing::warn!(server = %config.cluster_url, "the kubeconfig skips verifying the API server's certificate (insecure-skip-tls-verify)");
+    }
     Client::try_from(config).map_err(|e| Error::invalid("kubeconfig", format!("no client: {e}")))
 }
 
