@@ -60,23 +60,32 @@ pub enum AuthSource {
     Secret { namespace: String, name: String },
 }
 
+/// Where `env` references read container environments from.
+pub enum EnvFrom<'a> {
+    /// A ScaledObject's scale target (Deployment or StatefulSet), read when needed.
+    Target(&'a ScaledObjectSpec),
+    /// A ScaledJob's Job template.
+    Containers(Vec<Container>),
+}
+
 /// Resolves every trigger's `authenticationRef` (empty maps for triggers without one).
 pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, spec: &ScaledObjectSpec) -> Result<Vec<BTreeMap<String, String>>> {
     let mut sources = std::collections::BTreeSet::new();
-    resolve_tracked(client, namespace, swell_namespace, spec, &mut sources).await
+    resolve_tracked(client, namespace, swell_namespace, &spec.triggers, EnvFrom::Target(spec), &mut sources).await
 }
 
-/// [`resolve`], recording in `sources` every object the values came from (also when it fails:
-/// a missing Secret that appears later is a change too).
+/// [`resolve`] for any triggers, recording in `sources` every object the values came from
+/// (also when it fails: a missing Secret that appears later is a change too).
 pub async fn resolve_tracked(
     client: &Client,
     namespace: &str,
     swell_namespace: &str,
-    spec: &ScaledObjectSpec,
+    triggers: &[crate::spec::Trigger],
+    env_from: EnvFrom<'_>,
     sources: &mut std::collections::BTreeSet<AuthSource>,
 ) -> Result<Vec<BTreeMap<String, String>>> {
-    let mut out = Vec::with_capacity(spec.triggers.len());
-    for (i, trigger) in spec.triggers.iter().enumerate() {
+    let mut out = Vec::with_capacity(triggers.len());
+    for (i, trigger) in triggers.iter().enumerate() {
         let Some(r) = &trigger.authentication_ref else {
             out.push(BTreeMap::new());
             continue;
@@ -104,7 +113,10 @@ pub async fn resolve_tracked(
             params.insert(s.parameter.clone(), secret_value(client, secret_ns, &s.name, &s.key, &f).await?);
         }
         if !auth.env.is_empty() {
-            let containers = target_containers(client, namespace, spec, &field).await?;
+            let containers = match &env_from {
+                EnvFrom::Target(spec) => target_containers(client, namespace, spec, &field).await?,
+                EnvFrom::Containers(c) => c.clone(),
+            };
             for (j, e) in auth.env.iter().enumerate() {
                 let f = format!("{field} → env[{j}] ({})", e.parameter);
                 let container = match &e.container_name {

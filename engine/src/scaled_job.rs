@@ -28,8 +28,33 @@ pub struct JobPoll {
 }
 
 pub fn build_scalers(spec: &ScaledJobSpec, ctx: &ScalerContext, tenant: &str) -> Result<Vec<Box<dyn Scaler>>> {
+    build_scalers_with(spec, ctx, tenant, &[])
+}
+
+/// [`build_scalers`] with each trigger's resolved `authenticationRef` parameters merged into
+/// its metadata (in memory only).
+pub fn build_scalers_with(spec: &ScaledJobSpec, ctx: &ScalerContext, tenant: &str, auth: &[std::collections::BTreeMap<String, String>]) -> Result<Vec<Box<dyn Scaler>>> {
     spec.validate()?;
-    spec.triggers.iter().enumerate().map(|(i, t)| scalers::build(t, i, ctx, tenant)).collect()
+    spec.triggers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match auth.get(i).filter(|p| !p.is_empty()) {
+            Some(params) => {
+                let mut t = t.clone();
+                t.metadata.extend(params.clone());
+                scalers::build(&t, i, ctx, tenant)
+            }
+            None => scalers::build(t, i, ctx, tenant),
+        })
+        .collect()
+}
+
+/// The containers of a ScaledJob's Job template (for `env` references of its triggers).
+pub fn template_containers(spec: &ScaledJobSpec) -> Vec<k8s_openapi::api::core::v1::Container> {
+    spec.job_target_ref
+        .pointer("/template/spec/containers")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
 }
 
 pub async fn poll_once(cluster: &KubeCluster, sj: &ScaledJob, scalers: &[Box<dyn Scaler>], timeout: Duration) -> Result<JobPoll> {

@@ -190,3 +190,37 @@ async fn history_limits_prune_finished_jobs_and_the_loop_runs_from_the_crd() {
     .await;
     assert!(message.contains("spec.scalingStrategy.strategy"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_scaled_job_creates_no_jobs_until_the_annotation_goes() {
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    install_swell_crds(&client).await;
+    namespace(&client, "batch").await;
+    let metric = MetricEndpoint::start(2).await;
+    let running = Running::start(vec![("east", client.clone(), Fence::always())]).await;
+    let api: Api<ScaledJob> = Api::namespaced(client.clone(), "batch");
+    let mut sj = scaled_job("work", &metric.url, serde_json::json!({}), serde_json::json!({}));
+    // KEDA reads it with Go's ParseBool.
+    sj.metadata.annotations = Some([("autoscaling.keda.sh/paused".to_string(), "True".to_string())].into());
+    api.create(&PostParams::default(), &sj).await.unwrap();
+    eventually("Paused=True on the ScaledJob", Duration::from_secs(30), || async {
+        let s = api.get("work").await.ok()?.status?;
+        s.conditions.iter().any(|c| c.type_ == "Paused" && c.status == "True").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(job_count(&client, "batch", "work").await, 0, "a paused ScaledJob created Jobs");
+    let metrics = running.engine.metrics().encode();
+    assert!(metrics.contains(r#"swell_scaled_object_paused{cluster="east",namespace="batch",scaled_object="work",type="scaledjob"} 1"#), "{metrics}");
+    // Unpaused: the queue of 2 becomes 2 Jobs, and an event says so.
+    api.patch("work", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"autoscaling.keda.sh/paused": null}}})))
+        .await
+        .unwrap();
+    eventually("2 Jobs once unpaused", Duration::from_secs(30), || async { (job_count(&client, "batch", "work").await == 2).then_some(()) }).await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "batch");
+    eventually("a ScaledJobScaled event", Duration::from_secs(30), || async {
+        events.list(&ListParams::default()).await.ok()?.items.iter().any(|e| e.reason.as_deref() == Some("ScaledJobScaled")).then_some(())
+    })
+    .await;
+}

@@ -18,9 +18,10 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 
 mod auth_watch;
+mod jobs;
 
 use crate::actuate::KubeCluster;
-use crate::crd::{Condition, ScaledJob, ScaledJobStatus, ScaledObjectStatus};
+use crate::crd::{Condition, ScaledObjectStatus};
 use crate::decide::Pause;
 use crate::spec::ScaledObject;
 use crate::{Engine, Error, ObjectExtras, ObjectView, Result, store};
@@ -104,7 +105,7 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
         auth,
     });
     let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
-    let jobs = tokio::spawn(watch_scaled_jobs(shared.clone(), shutdown.clone()));
+    let jobs = tokio::spawn(jobs::watch_scaled_jobs(shared.clone(), shutdown.clone()));
     let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
     let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
     let mut seen: HashSet<Key> = HashSet::new();
@@ -144,148 +145,6 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     writer.abort();
     jobs.abort();
     Ok(())
-}
-
-/// The ScaledJobs of the cluster: mirrored into SQL, one polling task each.
-async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let api: Api<ScaledJob> = Api::all(shared.cluster.client().clone());
-    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
-    let mut loops: HashMap<Key, (crate::crd::ScaledJobSpec, tokio::task::JoinHandle<()>)> = HashMap::new();
-    let mut seen: HashSet<Key> = HashSet::new();
-    let db = shared.engine.db().clone();
-    let ids = async {
-        let tenant = store::ensure_tenant(&db, &shared.tenant, &shared.tenant).await?;
-        let cluster = store::ensure_cluster(&db, &shared.cluster.name, "kubeconfig").await?;
-        Ok::<_, Error>((tenant.id, cluster.id))
-    };
-    let (tenant_id, cluster_id) = match ids.await {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::error!(error = %e, "ScaledJob sync cannot start");
-            return;
-        }
-    };
-    loop {
-        let event = tokio::select! {
-            e = events.try_next() => e,
-            _ = shutdown.changed() => break,
-        };
-        let (applied, init) = match event {
-            Ok(Some(Event::Init)) => {
-                seen.clear();
-                continue;
-            }
-            Ok(Some(Event::InitApply(sj))) => (Some(sj), true),
-            Ok(Some(Event::Apply(sj))) => (Some(sj), false),
-            Ok(Some(Event::InitDone)) => {
-                for (ns, name) in store::scaled_jobs_of(&db, cluster_id).await.unwrap_or_default() {
-                    let k = (ns, name);
-                    if !seen.contains(&k) {
-                        if let Some((_, task)) = loops.remove(&k) {
-                            task.abort();
-                        }
-                        let _ = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await;
-                    }
-                }
-                continue;
-            }
-            Ok(Some(Event::Delete(sj))) => {
-                let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-                if let Some((_, task)) = loops.remove(&k) {
-                    task.abort();
-                }
-                if let Err(e) = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await {
-                    tracing::warn!(error = %e, "removing a ScaledJob from SQL failed");
-                }
-                continue;
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledJob watch failed; retrying");
-                continue;
-            }
-        };
-        let Some(sj) = applied else { continue };
-        let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-        if init {
-            seen.insert(k.clone());
-        }
-        let spec_json = serde_json::to_value(&sj.spec).unwrap_or_default();
-        let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
-        if let Err(e) = store::upsert_scaled_job(&db, tenant_id, cluster_id, &k.0, &k.1, spec_json, status_json).await {
-            tracing::warn!(error = %e, "storing a ScaledJob failed");
-        }
-        if loops.get(&k).is_some_and(|(spec, task)| *spec == sj.spec && !task.is_finished()) {
-            continue;
-        }
-        if let Some((_, task)) = loops.remove(&k) {
-            task.abort();
-        }
-        let task = tokio::spawn(run_scaled_job(shared.clone(), sj.clone()));
-        loops.insert(k, (sj.spec.clone(), task));
-    }
-    for (_, (_, task)) in loops {
-        task.abort();
-    }
-}
-
-/// One ScaledJob's loop; its status carries Ready (with the error naming the field) and Active.
-async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
-    let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-    let api: Api<ScaledJob> = Api::namespaced(shared.cluster.client().clone(), &k.0);
-    let mut last: Option<ScaledJobStatus> = None;
-    let write = |status: ScaledJobStatus, last: &mut Option<ScaledJobStatus>| {
-        let api = api.clone();
-        let changed = last.as_ref() != Some(&status);
-        *last = Some(status.clone());
-        let fence = shared.cluster.fence().clone();
-        let name = k.1.clone();
-        let engine = shared.engine.clone();
-        async move {
-            if changed && fence.holds() {
-                let patch = serde_json::json!({ "status": status });
-                if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    tracing::warn!(object = %name, error = %e, "ScaledJob status write failed");
-                    engine.metrics().write_failed("scaledjob_status");
-                }
-            }
-        }
-    };
-    let scalers = match crate::scaled_job::build_scalers(&sj.spec, &shared.engine.scaler_context(), &shared.tenant) {
-        Ok(s) => s,
-        Err(e) => {
-            write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;
-            return;
-        }
-    };
-    let mut tick = tokio::time::interval(Duration::from_secs(sj.spec.polling_interval.max(1) as u64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_active: Option<String> = sj.status.as_ref().and_then(|s| s.last_active_time.clone());
-    loop {
-        tick.tick().await;
-        if !shared.cluster.fence().holds() {
-            continue;
-        }
-        let status = match crate::scaled_job::poll_once(&shared.cluster, &sj, &scalers, shared.engine.scaler_timeout()).await {
-            Ok(poll) => {
-                if poll.created > 0 || poll.pruned > 0 {
-                    tracing::info!(scaled_job = %k.1, created = poll.created, pruned = poll.pruned, "{}", poll.explanation);
-                }
-                if poll.active {
-                    last_active = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                }
-                ScaledJobStatus {
-                    last_active_time: last_active.clone(),
-                    conditions: vec![
-                        Condition::new("Ready", true, "ScaledJobReady", poll.explanation.clone()),
-                        Condition::new("Active", poll.active, if poll.active { "ScalerActive" } else { "ScalerNotActive" }, ""),
-                    ],
-                }
-            }
-            Err(e) => ScaledJobStatus { last_active_time: last_active.clone(), conditions: vec![Condition::new("Ready", false, "ScaledJobCheckFailed", e.to_string())] },
-        };
-        write(status, &mut last).await;
-    }
 }
 
 fn key(so: &ScaledObject) -> Key {
@@ -334,7 +193,8 @@ impl Shared {
         self.latest.lock().expect("latest lock").insert(k.clone(), so.clone());
         let annotations: BTreeMap<String, String> = so.annotations().clone();
         let mut sources = std::collections::BTreeSet::new();
-        let auth = crate::auth::resolve_tracked(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec, &mut sources).await;
+        let env = crate::auth::EnvFrom::Target(&so.spec);
+        let auth = crate::auth::resolve_tracked(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec.triggers, env, &mut sources).await;
         self.auth.read_from(&k, sources);
         let result = match (Pause::from_annotations(&annotations), auth) {
             (Err(e), _) | (_, Err(e)) => Err(e),
@@ -467,9 +327,17 @@ impl Shared {
             uid,
             ..Default::default()
         };
+        self.publish(reference, type_, reason, note).await;
+    }
+
+    /// Records an event on any object (a ScaledObject, a ScaledJob), leader only.
+    async fn publish(&self, reference: ObjectReference, type_: EventType, reason: &str, note: &str) {
+        if !self.cluster.fence().holds() {
+            return;
+        }
         let event = KubeEvent { type_, reason: reason.into(), note: Some(note.chars().take(1000).collect()), action: "Scale".into(), secondary: None };
         if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(object = %k.1, error = %e, "event not recorded");
+            tracing::warn!(object = ?reference.name, error = %e, "event not recorded");
             self.engine.metrics().write_failed("event");
         }
     }

@@ -1,0 +1,215 @@
+//! ScaledJobs of one cluster: mirrored into SQL, one polling loop each (KEDA's strategies in
+//! `scaled_job`), with pause annotations, trigger authentication, status, events and metrics
+//! as for ScaledObjects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::ResourceExt;
+use tokio::sync::watch;
+
+use super::{Key, Shared};
+use crate::crd::{Condition, ScaledJob, ScaledJobStatus};
+use crate::decide::Pause;
+use crate::{Error, store};
+
+/// The annotations a ScaledJob loop acts on.
+fn steering_annotations(sj: &ScaledJob) -> BTreeMap<String, String> {
+    sj.annotations().iter().filter(|(k, _)| k.starts_with("autoscaling.keda.sh/") || k.starts_with("swell.dev/")).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The ScaledJobs of the cluster: mirrored into SQL, one polling task each.
+pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let api: Api<ScaledJob> = Api::all(shared.cluster.client().clone());
+    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut loops: HashMap<Key, ((crate::crd::ScaledJobSpec, BTreeMap<String, String>), tokio::task::JoinHandle<()>)> = HashMap::new();
+    let mut seen: HashSet<Key> = HashSet::new();
+    let db = shared.engine.db().clone();
+    let ids = async {
+        let tenant = store::ensure_tenant(&db, &shared.tenant, &shared.tenant).await?;
+        let cluster = store::ensure_cluster(&db, &shared.cluster.name, "kubeconfig").await?;
+        Ok::<_, Error>((tenant.id, cluster.id))
+    };
+    let (tenant_id, cluster_id) = match ids.await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "ScaledJob sync cannot start");
+            return;
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            e = events.try_next() => e,
+            _ = shutdown.changed() => break,
+        };
+        let (applied, init) = match event {
+            Ok(Some(Event::Init)) => {
+                seen.clear();
+                continue;
+            }
+            Ok(Some(Event::InitApply(sj))) => (Some(sj), true),
+            Ok(Some(Event::Apply(sj))) => (Some(sj), false),
+            Ok(Some(Event::InitDone)) => {
+                for (ns, name) in store::scaled_jobs_of(&db, cluster_id).await.unwrap_or_default() {
+                    let k = (ns, name);
+                    if !seen.contains(&k) {
+                        if let Some((_, task)) = loops.remove(&k) {
+                            task.abort();
+                        }
+                        let _ = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await;
+                    }
+                }
+                continue;
+            }
+            Ok(Some(Event::Delete(sj))) => {
+                let k = (sj.namespace().unwrap_or_default(), sj.name_any());
+                if let Some((_, task)) = loops.remove(&k) {
+                    task.abort();
+                }
+                if let Err(e) = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await {
+                    tracing::warn!(error = %e, "removing a ScaledJob from SQL failed");
+                }
+                continue;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledJob watch failed; retrying");
+                continue;
+            }
+        };
+        let Some(sj) = applied else { continue };
+        let k = (sj.namespace().unwrap_or_default(), sj.name_any());
+        if init {
+            seen.insert(k.clone());
+        }
+        let spec_json = serde_json::to_value(&sj.spec).unwrap_or_default();
+        let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
+        if let Err(e) = store::upsert_scaled_job(&db, tenant_id, cluster_id, &k.0, &k.1, spec_json, status_json).await {
+            tracing::warn!(error = %e, "storing a ScaledJob failed");
+        }
+        // A loop runs per desired state: its spec and the annotations that steer it.
+        let desired = (sj.spec.clone(), steering_annotations(&sj));
+        if loops.get(&k).is_some_and(|(d, task)| *d == desired && !task.is_finished()) {
+            continue;
+        }
+        if let Some((_, task)) = loops.remove(&k) {
+            task.abort();
+        }
+        let task = tokio::spawn(run_scaled_job(shared.clone(), sj.clone()));
+        loops.insert(k, (desired, task));
+    }
+    for (_, (_, task)) in loops {
+        task.abort();
+    }
+}
+
+/// One ScaledJob's loop; its status carries Ready (with the error naming the field) and Active.
+async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
+    let k = (sj.namespace().unwrap_or_default(), sj.name_any());
+    let api: Api<ScaledJob> = Api::namespaced(shared.cluster.client().clone(), &k.0);
+    let mut last: Option<ScaledJobStatus> = None;
+    let write = |status: ScaledJobStatus, last: &mut Option<ScaledJobStatus>| {
+        let api = api.clone();
+        let changed = last.as_ref() != Some(&status);
+        *last = Some(status.clone());
+        let fence = shared.cluster.fence().clone();
+        let name = k.1.clone();
+        let engine = shared.engine.clone();
+        async move {
+            if changed && fence.holds() {
+                let patch = serde_json::json!({ "status": status });
+                if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                    tracing::warn!(object = %name, error = %e, "ScaledJob status write failed");
+                    engine.metrics().write_failed("scaledjob_status");
+                }
+            }
+        }
+    };
+    // KEDA ScaledJob: the paused annotation (Go ParseBool) stops new Jobs; triggers'
+    // authenticationRef resolve as a ScaledObject's do, env from the Job template.
+    let pause = match Pause::from_annotations(sj.annotations()) {
+        Ok(p) => p,
+        Err(e) => {
+            write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;
+            return;
+        }
+    };
+    let env = crate::auth::EnvFrom::Containers(crate::scaled_job::template_containers(&sj.spec));
+    let mut sources = std::collections::BTreeSet::new();
+    let built = match crate::auth::resolve_tracked(shared.cluster.client(), &k.0, shared.cluster.namespace(), &sj.spec.triggers, env, &mut sources).await {
+        Ok(auth) => crate::scaled_job::build_scalers_with(&sj.spec, &shared.engine.scaler_context(), &shared.tenant, &auth),
+        Err(e) => Err(e),
+    };
+    let scalers = match built {
+        Ok(s) => s,
+        Err(e) => {
+            write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;
+            return;
+        }
+    };
+    let labels = crate::metrics::ObjectLabels { cluster: shared.cluster.name.clone(), namespace: k.0.clone(), scaled_object: k.1.clone(), r#type: "scaledjob".into() };
+    let mut tick = tokio::time::interval(Duration::from_secs(sj.spec.polling_interval.max(1) as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_active: Option<String> = sj.status.as_ref().and_then(|s| s.last_active_time.clone());
+    loop {
+        tick.tick().await;
+        if !shared.cluster.fence().holds() {
+            continue;
+        }
+        if pause.paused || pause.scale_out {
+            let why = if pause.warnings.is_empty() { "paused by annotation".to_string() } else { pause.warnings.join("; ") };
+            shared.engine.metrics().paused.get_or_create(&labels).set(1);
+            let status = ScaledJobStatus {
+                last_active_time: last_active.clone(),
+                conditions: vec![Condition::new("Ready", true, "ScaledJobReady", why.clone()), Condition::new("Paused", true, "ScaledJobPaused", why)],
+            };
+            write(status, &mut last).await;
+            continue;
+        }
+        shared.engine.metrics().paused.get_or_create(&labels).set(0);
+        let started = std::time::Instant::now();
+        let result = crate::scaled_job::poll_once(&shared.cluster, &sj, &scalers, shared.engine.scaler_timeout()).await;
+        shared.engine.metrics().loop_latency.observe(started.elapsed().as_secs_f64());
+        let status = match result {
+            Ok(poll) => {
+                if poll.created > 0 || poll.pruned > 0 {
+                    tracing::info!(scaled_job = %k.1, created = poll.created, pruned = poll.pruned, "{}", poll.explanation);
+                }
+                shared.engine.metrics().desired_replicas.get_or_create(&labels).set(poll.counts.running + poll.created);
+                if poll.created > 0 {
+                    let reference = k8s_openapi::api::core::v1::ObjectReference {
+                        api_version: Some(<ScaledJob as kube::Resource>::api_version(&()).into()),
+                        kind: Some(<ScaledJob as kube::Resource>::kind(&()).into()),
+                        name: Some(k.1.clone()),
+                        namespace: Some(k.0.clone()),
+                        uid: sj.uid(),
+                        ..Default::default()
+                    };
+                    shared.publish(reference, EventType::Normal, "ScaledJobScaled", &poll.explanation).await;
+                }
+                if poll.active {
+                    last_active = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                }
+                ScaledJobStatus {
+                    last_active_time: last_active.clone(),
+                    conditions: vec![
+                        Condition::new("Ready", true, "ScaledJobReady", poll.explanation.clone()),
+                        Condition::new("Active", poll.active, if poll.active { "ScalerActive" } else { "ScalerNotActive" }, ""),
+                    ],
+                }
+            }
+            Err(e) => {
+                shared.engine.metrics().actuation_errors.get_or_create(&labels).inc();
+                ScaledJobStatus { last_active_time: last_active.clone(), conditions: vec![Condition::new("Ready", false, "ScaledJobCheckFailed", e.to_string())] }
+            }
+        };
+        write(status, &mut last).await;
+    }
+}
+
