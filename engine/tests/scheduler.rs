@@ -173,3 +173,30 @@ async fn a_removed_object_leaves_no_metric_series_behind() {
     assert_eq!(series("fast"), 0, "series of a removed object are left: {}", engine.metrics().encode());
     assert!(series("slow") > 0, "the other object's series went too");
 }
+
+/// KEDA's metrics path: the HPA's request asks the scaler then and there, unless the trigger
+/// says useCachedMetrics, when the last poll's value is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_api_reads_live_unless_use_cached_metrics() {
+    let db = store::connect("sqlite::memory:").await.unwrap();
+    store::migrate(&db).await.unwrap();
+    store::ensure_tenant(&db, "t", "T").await.unwrap();
+    store::ensure_cluster(&db, "sim", "simulated").await.unwrap();
+    let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(cluster()))), ..Default::default() }).await.unwrap();
+    let metric = testenv::k8s::MetricEndpoint::start(10).await;
+    for (name, cached) in [("fast", false), ("slow", true)] {
+        let spec: ScaledObjectSpec = serde_json::from_value(serde_json::json!({
+            "scaleTargetRef": {"name": name}, "pollingInterval": 300, "minReplicaCount": 1,
+            "triggers": [{"type": "metrics-api", "useCachedMetrics": cached, "metadata": {"url": metric.url, "valueLocation": "value", "targetValue": "5"}}]
+        }))
+        .unwrap();
+        engine.apply("t", "sim", "ns", name, "swell", spec, "test").await.unwrap();
+    }
+    engine.tick_at(std::time::Instant::now(), Utc::now()).await.unwrap();
+    let name = engine.find("sim", "ns", "fast").unwrap().external.keys().next().cloned().expect("an external metric");
+    assert_eq!(engine.external_metric_now(Some("sim"), "ns", "fast", &name).await, Some(10.0));
+    metric.set(40);
+    // No poll since (polling interval 300 s): live reads 40, the cached trigger still 10.
+    assert_eq!(engine.external_metric_now(Some("sim"), "ns", "fast", &name).await, Some(40.0));
+    assert_eq!(engine.external_metric_now(Some("sim"), "ns", "slow", &name).await, Some(10.0));
+}

@@ -97,7 +97,7 @@ async fn metric(State(api): State<Api>, Path((namespace, metric)): Path<(String,
     let Some(object) = selector.get(LABEL_OBJECT) else {
         return status(StatusCode::BAD_REQUEST, "BadRequest", &format!("labelSelector must name the ScaledObject with {LABEL_OBJECT}=<name>"));
     };
-    match engine.external_metric(selector.get(LABEL_CLUSTER).map(String::as_str), &namespace, object, &metric) {
+    match engine.external_metric_now(selector.get(LABEL_CLUSTER).map(String::as_str), &namespace, object, &metric).await {
         Some(value) => Json(serde_json::json!({
             "kind": "ExternalMetricValueList", "apiVersion": GROUP_VERSION, "metadata": {},
             "items": [{

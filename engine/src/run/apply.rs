@@ -221,7 +221,7 @@ impl Engine {
     }
 }
 
-pub(super) fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[BTreeMap<String, String>]) -> Result<Vec<Box<dyn Scaler>>> {
+pub(super) fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[BTreeMap<String, String>]) -> Result<Vec<Arc<dyn Scaler>>> {
     stored.spec.validate()?;
     let owner = scalers::Owner { tenant: &stored.tenant, namespace: &stored.namespace, name: &stored.name };
     stored
@@ -233,9 +233,9 @@ pub(super) fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[
             Some(params) => {
                 let mut t = t.clone();
                 t.metadata.extend(params.clone());
-                scalers::build_for(&t, i, ctx, owner)
+                scalers::build_for(&t, i, ctx, owner).map(Arc::from)
             }
-            None => scalers::build_for(t, i, ctx, owner),
+            None => scalers::build_for(t, i, ctx, owner).map(Arc::from),
         })
         .collect()
 }

@@ -16,7 +16,7 @@ use crate::store::state::ObjectState;
 
 pub(super) struct ObjectRuntime {
     pub(super) stored: StoredObject,
-    pub(super) scalers: Vec<Box<dyn Scaler>>,
+    pub(super) scalers: Vec<Arc<dyn Scaler>>,
     pub(super) state: decide::State,
     pub(super) override_: Option<ActiveOverride>,
     /// What was last written to the decision log, to skip unchanged repeats.
@@ -94,7 +94,7 @@ impl std::fmt::Debug for ObjectExtras {
 }
 
 impl ObjectRuntime {
-    pub(super) fn new(stored: StoredObject, scalers: Vec<Box<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(stored: StoredObject, scalers: Vec<Arc<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
         ObjectRuntime {
             stored,
             scalers,

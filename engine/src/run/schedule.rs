@@ -24,7 +24,7 @@ pub(super) fn retry_delay(attempt: u32, polling: Duration) -> Duration {
 
 impl Engine {
     /// One task per push scaler of an object: on every push, poll the object now.
-    pub(super) fn watch_pushes(&self, id: i32, scalers: &[Box<dyn Scaler>]) -> Vec<tokio::task::JoinHandle<()>> {
+    pub(super) fn watch_pushes(&self, id: i32, scalers: &[Arc<dyn Scaler>]) -> Vec<tokio::task::JoinHandle<()>> {
         scalers
             .iter()
             .filter_map(|s| s.as_push())
@@ -249,6 +249,8 @@ impl Engine {
                 obj.standby = true;
                 if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&obj.stored.id) {
                     v.phase = "Standby".into();
+                    // A standby instance queries no source, not even for the metrics API.
+                    v.live = Default::default();
                     v.error = None;
                 }
                 None

@@ -110,6 +110,17 @@ impl Engine {
             v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
             v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
             v.external = external;
+            v.live = super::views::LiveMetrics(if obj.stored.spec.scaling_modifiers().is_some() {
+                Vec::new()
+            } else {
+                obj.scalers
+                    .iter()
+                    .zip(&obj.stored.spec.triggers)
+                    .enumerate()
+                    .filter(|(_, (_, t))| !t.use_cached_metrics)
+                    .map(|(i, (s, _))| (crate::external::external_metric_name(i, &s.metric_spec().name), s.clone()))
+                    .collect()
+            });
             v.health = decision.state.failures.clone();
             v.last_rule = Some(decision.rule.as_str().into());
             v.warnings = obj.extras.pause.warnings.clone();

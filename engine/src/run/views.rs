@@ -45,6 +45,20 @@ pub struct ObjectView {
     /// The spec in force (for status; not sent to pages).
     #[serde(skip)]
     pub spec: Option<std::sync::Arc<crate::spec::ScaledObjectSpec>>,
+    /// The scalers the metrics API asks at request time (triggers without useCachedMetrics).
+    #[serde(skip)]
+    pub(crate) live: LiveMetrics,
+}
+
+/// External metric name → the scaler to ask for it when the HPA asks (KEDA's default; with
+/// `useCachedMetrics` the last poll's value is served instead).
+#[derive(Clone, Default)]
+pub(crate) struct LiveMetrics(pub(crate) Vec<(String, std::sync::Arc<dyn crate::scalers::Scaler>)>);
+
+impl std::fmt::Debug for LiveMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
 }
 
 impl ObjectView {
@@ -74,6 +88,7 @@ impl ObjectView {
             last_rule: None,
             warnings: Vec::new(),
             spec: Some(std::sync::Arc::new(stored.spec.clone())),
+            live: LiveMetrics::default(),
         }
     }
 }
@@ -137,6 +152,25 @@ impl Engine {
             .values()
             .filter(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster))
             .find_map(|v| v.external.get(metric).copied())
+    }
+
+    /// [`Engine::external_metric`] as KEDA serves it: a trigger without `useCachedMetrics`
+    /// is asked at request time (under the scaler timeout); its last poll's value (with
+    /// fallback) stands in when that query fails, and for cached triggers and composites.
+    pub async fn external_metric_now(&self, cluster: Option<&str>, namespace: &str, object: &str, metric: &str) -> Option<f64> {
+        let live = {
+            let views = self.inner.views.read().expect("views lock");
+            views
+                .values()
+                .filter(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster))
+                .find_map(|v| v.live.0.iter().find(|(name, _)| name == metric).map(|(_, s)| s.clone()))
+        };
+        if let Some(scaler) = live {
+            if let Ok(Ok((values, _))) = tokio::time::timeout(self.inner.opts.scaler_timeout, scaler.metrics_and_activity()).await {
+                return Some(values.iter().map(|v| v.value).sum());
+            }
+        }
+        self.external_metric(cluster, namespace, object, metric)
     }
 
     /// The id of an object by its place in a cluster.
