@@ -178,3 +178,42 @@ fn an_override_set_through_a_follower_reaches_the_leader() {
         (replicas(&client, "shop", "web").await == 2).then_some(())
     }));
 }
+
+/// A webhook push that reaches a follower (every instance serves the hooks) still drives the
+/// leader's decision: the follower relays it through SQL.
+#[test]
+fn a_webhook_push_received_by_a_follower_reaches_the_leaders_decision() {
+    let main = Runtime::new().unwrap();
+    let cp = ControlPlane::start().expect("control plane starts");
+    let dir = TempDir::new();
+    let db_url = format!("sqlite://{}/swell.db", dir.0.display());
+    let client = main.block_on(async {
+        let client = cp.client().await;
+        install_swell_crds(&client).await;
+        namespace(&client, "shop").await;
+        deployment(&client, "shop", "web", 0).await;
+        client
+    });
+    let _leader = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
+    let follower = Instance::start(&cp.kubeconfig(), &db_url, Fence::elected());
+    let so: ScaledObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "swell.dev/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"name": "web"}, "actuation": "direct", "pollingInterval": 60, "minReplicaCount": 0, "maxReplicaCount": 10,
+                 "triggers": [{"type": "webhook", "metadata": {"source": "orders", "targetValue": "10"}}]}
+    }))
+    .unwrap();
+    main.block_on(async {
+        Api::<ScaledObject>::namespaced(client.clone(), "shop").create(&PostParams::default(), &so).await.unwrap();
+    });
+    follower.block_on(eventually("the follower knows web", Duration::from_secs(10), || async { follower.engine.find("east", "shop", "web") }));
+    // Let the leader's first (60 s interval) poll pass: from now on only a push moves it.
+    std::thread::sleep(Duration::from_secs(2));
+    let pushed = Instant::now();
+    follower.block_on(async { follower.engine.push("team", "orders", engine::push::PushUpdate::Set(45.0)) });
+    main.block_on(eventually("the leader scaled web from the follower's push", Duration::from_secs(15), || async {
+        (replicas(&client, "shop", "web").await == 5).then_some(())
+    }));
+    let took = pushed.elapsed();
+    eprintln!("push through the follower to the leader's scale write: {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(5), "took {} ms with a 60 s polling interval", took.as_millis());
+}

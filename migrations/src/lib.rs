@@ -7,6 +7,7 @@ mod m20261129_000001_initial;
 mod m20261129_000002_cluster_tenant;
 mod m20261129_000003_webhook_sources;
 mod m20261201_000004_object_state;
+mod m20261201_000005_push_relay;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_cluster_tenant::Migration),
             Box::new(m20261129_000003_webhook_sources::Migration),
             Box::new(m20261201_000004_object_state::Migration),
+            Box::new(m20261201_000005_push_relay::Migration),
         ]
     }
 }

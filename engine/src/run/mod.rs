@@ -90,6 +90,8 @@ struct Inner {
     started: Instant,
     /// Real clusters by name (the simulated one comes from the options).
     clusters: RwLock<HashMap<String, ClusterHandle>>,
+    /// This instance, in the push relay (random per process).
+    instance: String,
 }
 
 /// The engine: a cheap handle every surface (pages, API, CLI, loop) shares.
@@ -157,6 +159,7 @@ impl Engine {
                 metrics: Metrics::default(),
                 started,
                 clusters: RwLock::new(HashMap::new()),
+                instance: format!("{:016x}", rand_id()),
             }),
         };
         let slots: Vec<(i32, Arc<Slot>)> = engine.inner.objects.read().expect("objects lock").iter().map(|(id, s)| (*id, s.clone())).collect();
@@ -172,9 +175,34 @@ impl Engine {
         obj.spec.actuation == Actuation::Direct || obj.cluster_kind == "simulated"
     }
 
-    /// Applies a pushed value (webhook) and wakes the objects that read it.
+    /// Applies a pushed value (webhook) and wakes the objects that read it. An instance that
+    /// does not lead also relays it through SQL, so the leader's decision sees it.
     pub fn push(&self, tenant: &str, source: &str, update: crate::push::PushUpdate) -> f64 {
+        if self.follower() {
+            let (engine, tenant, source) = (self.clone(), tenant.to_string(), source.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = store::relay::append(&engine.inner.db, &tenant, &source, update, &engine.inner.instance).await {
+                    tracing::warn!(error = %e, "relaying a webhook push to the leader failed");
+                }
+            });
+        }
         self.inner.ctx.push.push(tenant, source, update)
+    }
+
+    /// Whether this instance serves but does not lead: it has real clusters and holds none of
+    /// their fences.
+    pub(super) fn follower(&self) -> bool {
+        let clusters = self.inner.clusters.read().expect("clusters lock");
+        let mut kube = clusters.values().filter_map(|c| match c {
+            ClusterHandle::Kube(k) => Some(k),
+            _ => None,
+        });
+        let mut any = false;
+        let holds = kube.any(|k| {
+            any = true;
+            k.fence().holds()
+        });
+        any && !holds
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -249,4 +277,11 @@ fn scaler_labels(obj: &StoredObject, index: usize, metric: &str) -> crate::metri
         metric: metric.into(),
         trigger_index: index.to_string(),
     }
+}
+
+/// A random 64-bit id (for naming this instance), from the OS.
+fn rand_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    u64::from_le_bytes(bytes) ^ std::process::id() as u64
 }

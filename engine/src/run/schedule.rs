@@ -62,6 +62,30 @@ impl Engine {
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
             let writer = tokio::spawn(engine.clone().write_records(rx));
             let mut last_prune = Instant::now();
+            // Webhook pushes that reached followers: read by every instance (so a new leader
+            // starts from now), applied by the leader.
+            let relay = tokio::spawn({
+                let engine = engine.clone();
+                async move {
+                    let mut after = store::relay::last_id(&engine.inner.db).await.unwrap_or(0);
+                    let mut every = tokio::time::interval(Duration::from_millis(200));
+                    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        every.tick().await;
+                        match store::relay::since(&engine.inner.db, after, &engine.inner.instance).await {
+                            Ok((next, pushes)) => {
+                                after = next;
+                                if !engine.follower() {
+                                    for p in pushes {
+                                        engine.inner.ctx.push.push(&p.tenant, &p.source, p.update);
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "reading relayed pushes failed"),
+                        }
+                    }
+                }
+            });
             // Overrides set through other instances, read beside the loop (never delaying it).
             let overrides = tokio::spawn({
                 let engine = engine.clone();
@@ -108,9 +132,11 @@ impl Engine {
                     if let Err(e) = store::prune_history(&engine.inner.db, before).await {
                         tracing::warn!(error = %e, "pruning history failed");
                     }
+                    let _ = store::relay::prune(&engine.inner.db, Utc::now() - chrono::Duration::hours(1)).await;
                 }
             }
             overrides.abort();
+            relay.abort();
             while in_flight.join_next().await.is_some() {}
             drop(tx);
             let _ = writer.await;

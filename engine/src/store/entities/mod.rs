@@ -4,6 +4,7 @@ pub mod decisions;
 pub mod metric_samples;
 pub mod object_state;
 pub mod overrides;
+pub mod push_relay;
 pub mod scaled_jobs;
 pub mod scaled_objects;
 pub mod tenants;
