@@ -124,12 +124,13 @@ fn a_restart_mid_cooldown_keeps_the_target_up_until_the_cooldown_ends() {
     std::thread::sleep(Duration::from_millis(2500));
     first.kill();
     let second = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
-    // Until the cooldown has run out the target stays up...
+    // Until the cooldown has run out the target stays up (the HPA rules may take it down to
+    // its floor of 1 meanwhile, as the HPA would; never to zero)...
     let hold_until = inactive + Duration::from_secs(COOLDOWN) - Duration::from_secs(3);
     let mut polls = 0;
     while Instant::now() < hold_until {
         let r = main.block_on(replicas(&client, "shop", "web"));
-        assert_eq!(r, 2, "after the restart web went to {r} {} s into a {COOLDOWN} s cooldown", inactive.elapsed().as_secs());
+        assert!(r >= 1, "after the restart web went to {r} {} s into a {COOLDOWN} s cooldown", inactive.elapsed().as_secs());
         polls += 1;
         std::thread::sleep(Duration::from_millis(250));
     }
