@@ -219,9 +219,12 @@ async fn hpa_mode_does_what_keda_does() {
     let names: Vec<String> = status.current_metrics.unwrap_or_default().iter().filter_map(|m| m.external.as_ref().map(|e| e.metric.name.clone())).collect();
     assert!(names.iter().any(|n| n.starts_with("s1-")), "trigger 1's metric is served: {names:?}");
     eventually("api at the fallback's 3 replicas", WAIT, || async { (replicas(&client, "shop", "api").await == 3).then_some(()) }).await;
-    let s = api.get("api").await.unwrap().status.unwrap();
-    let fallback = s.conditions.iter().find(|c| c.type_ == "Fallback").unwrap();
-    assert_eq!((fallback.status.as_str(), fallback.reason.as_str()), ("True", "FallbackExists"), "{s:?}");
+    // The status (written every 2 s) says so, with KEDA's health counts.
+    let s = eventually("Fallback=True in the status of api", WAIT, || async {
+        let s = api.get("api").await.ok()?.status?;
+        s.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "True" && c.reason == "FallbackExists").then_some(s)
+    })
+    .await;
     assert!(s.health.values().any(|h| h.status == "Failing" && h.number_of_failures > 2), "{:?}", s.health);
 
     // scalingModifiers: one composite metric, 20 + 15 = 35 over target 10 → 4.
