@@ -10,7 +10,7 @@ use common::cluster::{MetricEndpoint, Running, deployment, eventually, install_s
 use engine::actuate::Fence;
 use engine::spec::ScaledObject;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use testenv::ControlPlane;
 
 fn scaled_object(name: &str, spec: serde_json::Value) -> ScaledObject {
@@ -80,6 +80,22 @@ async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
         (s.desired_replicas == Some(5) && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")).then_some(())
     })
     .await;
+
+    // One reconcile per change: Swell's own status writes (many by now) and a field it does
+    // not act on re-apply nothing; a spec change does, once.
+    let applies = || async {
+        let tenant = engine::store::find_tenant(running.engine.db(), "team").await.unwrap().unwrap();
+        let rows = engine::store::audit_entries(running.engine.db(), tenant.id, 1000).await.unwrap();
+        rows.iter().filter(|r| r.action == "scaled_object.apply" && r.target == "shop/web").count()
+    };
+    assert_eq!(applies().await, 1, "status patches re-ran the reconcile");
+    api.patch("web", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"labels": {"team": "shop"}, "annotations": {"note": "unrelated"}}})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(applies().await, 1, "a label or an unrelated annotation re-ran the reconcile");
+    api.patch("web", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"maxReplicaCount": 6}}))).await.unwrap();
+    eventually("the spec change reconciled once", WAIT, || async { (applies().await == 2).then_some(()) }).await;
 
     // Inactive: first down to 1 (the HPA floor while cooling down), then 0 after cooldownPeriod.
     metric.set(0);
