@@ -99,10 +99,19 @@ async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
 
     // Inactive: first down to 1 (the HPA floor while cooling down), then 0 after cooldownPeriod.
     metric.set(0);
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "shop");
+    let deactivated = || async { events.list(&ListParams::default()).await.unwrap().items.iter().filter(|e| e.reason.as_deref() == Some("ScaleTargetDeactivated")).count() };
     let (mut seen_one, started) = (false, std::time::Instant::now());
     loop {
         match replicas(&client, "shop", "web").await {
-            1 => seen_one = true,
+            1 if !seen_one => {
+                seen_one = true;
+                // KEDA: Deactivated when the target reaches zero, not when cooldown starts.
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                if replicas(&client, "shop", "web").await == 1 {
+                    assert_eq!(deactivated().await, 0, "ScaleTargetDeactivated while still cooling down");
+                }
+            }
             0 => break,
             _ => {}
         }
@@ -110,6 +119,7 @@ async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(seen_one, "web went to 0 without holding 1 replica through the cooldown");
+    eventually("ScaleTargetDeactivated once at zero", WAIT, || async { (deactivated().await == 1).then_some(()) }).await;
 
     // Deleting the ScaledObject removes it from the engine and SQL and stops actuation.
     api.delete("web", &DeleteParams::default()).await.unwrap();
