@@ -434,8 +434,9 @@ async fn write_status(shared: Arc<Shared>, every: Duration, mut shutdown: watch:
             let is_active = view.phase == "Active";
             let was_error = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Ready")).is_some_and(|c| c.status == "False");
             // KEDA: Deactivated when the target is taken to zero (or idle), not when cooldown starts.
-            let deactivated = matches!(view.last_rule.as_deref(), Some("scale_to_zero" | "scale_to_idle"))
-                && before.and_then(|b| b.desired_replicas).zip(view.desired_replicas).is_some_and(|(was, now)| now < was);
+            // Idle is the phase of a target at zero (or its idle count); the status writer may
+            // run less often than polls, so the drop is read from the last written status.
+            let deactivated = view.phase == "Idle" && before.and_then(|b| b.desired_replicas).zip(view.desired_replicas).is_some_and(|(was, now)| now < was);
             if shared.patch_status(&k, &status).await {
                 if was_active != Some(true) && is_active {
                     shared.event(&k, EventType::Normal, "ScaleTargetActivated", view.last_decision.as_deref().unwrap_or("")).await;
