@@ -51,7 +51,19 @@ async fn lag_rules_activation_pooling_and_an_outage() {
         for (p, o) in offsets {
             tpl.add_partition_offset("orders", *p, Offset::Offset(*o)).unwrap();
         }
-        committer.commit(&tpl, CommitMode::Sync).unwrap();
+        // A broker that just started may not have elected the group's coordinator yet
+        // (NotCoordinator, CoordinatorLoadInProgress): ask again until it has.
+        let started = std::time::Instant::now();
+        loop {
+            match committer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => break,
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("commit not taken yet, retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("committing offsets: {e}"),
+            }
+        }
     };
     commit(&[(0, 4), (1, 5)]);
 
