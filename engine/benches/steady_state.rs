@@ -73,7 +73,7 @@ async fn main() {
     let secs: u64 = env("BENCH_SECS", 60);
     let quiet: u64 = env("BENCH_QUIET_SECS", 20);
     let cp = ControlPlane::start().expect("control plane starts");
-    let apiserver_pid = cp.pid("kube-apiserver").expect("kube-apiserver runs").to_string();
+    let apiserver_pid = cp.pid("apiserver").expect("kube-apiserver runs").to_string();
     let client = cp.client().await;
     namespace(&client, "bench").await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench");
