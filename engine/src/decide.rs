@@ -275,18 +275,23 @@ fn hpa_proposal(name: &str, value: f64, target: f64, metric_type: MetricType, cu
     Proposal { replicas: n, why, fallback: false }
 }
 
+/// KEDA `doFallback`: the replicas a fallback asks for, given the target's current ones.
+pub fn fallback_replicas(f: &crate::spec::Fallback, current: i32) -> i32 {
+    match f.behavior {
+        FallbackBehavior::Static => f.replicas,
+        FallbackBehavior::CurrentReplicas => current,
+        FallbackBehavior::CurrentReplicasIfHigher => current.max(f.replicas),
+        FallbackBehavior::CurrentReplicasIfLower => current.min(f.replicas),
+    }
+}
+
 fn fallback_proposal(spec: &ScaledObjectSpec, metric: &str, failures: u32, current: i32) -> Option<Proposal> {
     let f = spec.fallback.as_ref()?;
     // KEDA: fallback once numberOfFailures > failureThreshold.
     if failures as i64 <= f.failure_threshold as i64 {
         return None;
     }
-    let replicas = match f.behavior {
-        FallbackBehavior::Static => f.replicas,
-        FallbackBehavior::CurrentReplicas => current,
-        FallbackBehavior::CurrentReplicasIfHigher => current.max(f.replicas),
-        FallbackBehavior::CurrentReplicasIfLower => current.min(f.replicas),
-    };
+    let replicas = fallback_replicas(f, current);
     let behavior = serde_json::to_value(f.behavior).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     Some(Proposal {
         replicas,

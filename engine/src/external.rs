@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::decide::{COMPOSITE_METRIC, TriggerInput, composite_value};
-use crate::spec::{FallbackBehavior, MetricType, ScaledObjectSpec, parse_quantity};
+use crate::spec::{MetricType, ScaledObjectSpec, parse_quantity};
 
 /// One metric of Swell's HPA.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,13 +56,7 @@ pub fn served_values(spec: &ScaledObjectSpec, triggers: &[TriggerInput], failure
         if n as i64 <= f.failure_threshold as i64 {
             return None;
         }
-        let replicas = match f.behavior {
-            FallbackBehavior::Static => f.replicas,
-            FallbackBehavior::CurrentReplicas => current,
-            FallbackBehavior::CurrentReplicasIfHigher => current.max(f.replicas),
-            FallbackBehavior::CurrentReplicasIfLower => current.min(f.replicas),
-        };
-        Some(replicas as f64 * target)
+        Some(crate::decide::fallback_replicas(f, current) as f64 * target)
     };
     let mut out = BTreeMap::new();
     if let Some(m) = spec.scaling_modifiers() {

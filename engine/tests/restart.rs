@@ -92,20 +92,43 @@ fn scaled_object(metric_url: &str) -> ScaledObject {
     .unwrap()
 }
 
+/// A control plane with Swell's CRDs, namespace `shop` with Deployment `web` at 0, and a
+/// database file for the instances to share.
+struct World {
+    main: Runtime,
+    cp: ControlPlane,
+    client: kube::Client,
+    _dir: TempDir,
+    db_url: String,
+}
+
+impl World {
+    fn start() -> World {
+        let main = Runtime::new().unwrap();
+        let cp = ControlPlane::start().expect("control plane starts");
+        let dir = TempDir::new();
+        let db_url = format!("sqlite://{}/swell.db", dir.0.display());
+        let client = main.block_on(async {
+            let client = cp.client().await;
+            install_swell_crds(&client).await;
+            namespace(&client, "shop").await;
+            deployment(&client, "shop", "web", 0).await;
+            client
+        });
+        World { main, cp, client, _dir: dir, db_url }
+    }
+
+    fn instance(&self, fence: Fence) -> Instance {
+        Instance::start(&self.cp.kubeconfig(), &self.db_url, fence)
+    }
+}
+
 #[test]
 fn a_restart_mid_cooldown_keeps_the_target_up_until_the_cooldown_ends() {
-    let main = Runtime::new().unwrap();
-    let cp = ControlPlane::start().expect("control plane starts");
-    let dir = TempDir::new();
-    let db_url = format!("sqlite://{}/swell.db", dir.0.display());
-    let (client, metric) = main.block_on(async {
-        let client = cp.client().await;
-        install_swell_crds(&client).await;
-        namespace(&client, "shop").await;
-        deployment(&client, "shop", "web", 0).await;
-        (client, MetricEndpoint::start(20).await)
-    });
-    let mut first = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
+    let w = World::start();
+    let (main, client) = (&w.main, &w.client);
+    let metric = main.block_on(MetricEndpoint::start(20));
+    let mut first = w.instance(Fence::always());
     main.block_on(async {
         Api::<ScaledObject>::namespaced(client.clone(), "shop").create(&PostParams::default(), &scaled_object(&metric.url)).await.unwrap();
         eventually("web scaled to 2", Duration::from_secs(30), || async { (replicas(&client, "shop", "web").await == 2).then_some(()) }).await;
@@ -123,7 +146,7 @@ fn a_restart_mid_cooldown_keeps_the_target_up_until_the_cooldown_ends() {
     // Give the batched writer its second, then kill Swell mid-cooldown.
     std::thread::sleep(Duration::from_millis(2500));
     first.kill();
-    let second = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
+    let second = w.instance(Fence::always());
     // Until the cooldown has run out the target stays up (the HPA rules may take it down to
     // its floor of 1 meanwhile, as the HPA would; never to zero)...
     let hold_until = inactive + Duration::from_secs(COOLDOWN) - Duration::from_secs(3);
@@ -147,20 +170,12 @@ fn a_restart_mid_cooldown_keeps_the_target_up_until_the_cooldown_ends() {
 
 #[test]
 fn an_override_set_through_a_follower_reaches_the_leader() {
-    let main = Runtime::new().unwrap();
-    let cp = ControlPlane::start().expect("control plane starts");
-    let dir = TempDir::new();
-    let db_url = format!("sqlite://{}/swell.db", dir.0.display());
-    let (client, metric) = main.block_on(async {
-        let client = cp.client().await;
-        install_swell_crds(&client).await;
-        namespace(&client, "shop").await;
-        deployment(&client, "shop", "web", 0).await;
-        (client, MetricEndpoint::start(20).await)
-    });
-    let leader = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
+    let w = World::start();
+    let (main, client) = (&w.main, &w.client);
+    let metric = main.block_on(MetricEndpoint::start(20));
+    let leader = w.instance(Fence::always());
     // The follower never holds the fence: it serves pages and the API, writes nothing to the cluster.
-    let follower = Instance::start(&cp.kubeconfig(), &db_url, Fence::elected());
+    let follower = w.instance(Fence::elected());
     main.block_on(async {
         Api::<ScaledObject>::namespaced(client.clone(), "shop").create(&PostParams::default(), &scaled_object(&metric.url)).await.unwrap();
         eventually("web scaled to 2", Duration::from_secs(30), || async { (replicas(&client, "shop", "web").await == 2).then_some(()) }).await;
@@ -184,19 +199,10 @@ fn an_override_set_through_a_follower_reaches_the_leader() {
 /// leader's decision: the follower relays it through SQL.
 #[test]
 fn a_webhook_push_received_by_a_follower_reaches_the_leaders_decision() {
-    let main = Runtime::new().unwrap();
-    let cp = ControlPlane::start().expect("control plane starts");
-    let dir = TempDir::new();
-    let db_url = format!("sqlite://{}/swell.db", dir.0.display());
-    let client = main.block_on(async {
-        let client = cp.client().await;
-        install_swell_crds(&client).await;
-        namespace(&client, "shop").await;
-        deployment(&client, "shop", "web", 0).await;
-        client
-    });
-    let _leader = Instance::start(&cp.kubeconfig(), &db_url, Fence::always());
-    let follower = Instance::start(&cp.kubeconfig(), &db_url, Fence::elected());
+    let w = World::start();
+    let (main, client) = (&w.main, &w.client);
+    let _leader = w.instance(Fence::always());
+    let follower = w.instance(Fence::elected());
     let so: ScaledObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "swell.dev/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "web"},
         "spec": {"scaleTargetRef": {"name": "web"}, "actuation": "direct", "pollingInterval": 60, "minReplicaCount": 0, "maxReplicaCount": 10,

@@ -36,46 +36,15 @@ async fn hpa_controller_scales_from_swells_external_metric() {
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(35).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cp.kubeconfig()).unwrap();
-    let db = format!("sqlite://{}/swell.db", dir.path().display());
-    let (code, err) = run(swell(dir.path())
-        .args(["cluster", "add", "east", "--tenant", "team", "--database-url", &db, "--kubeconfig"])
-        .arg(&kubeconfig)
-        .env("SWELL_SECRET_KEY", KEY));
-    assert_eq!(code, 0, "{err}");
+    let served = serve_against(&cp, &client).await;
+    let (port, dir, db) = (served.port, served._dir.path(), served.db.clone());
     // The kubeconfig's token is sealed: not in the database file.
-    let stored = std::fs::read(dir.path().join("swell.db")).unwrap();
+    let stored = std::fs::read(dir.join("swell.db")).unwrap();
     assert!(!stored.windows(cp.token.len()).any(|w| w == cp.token.as_bytes()), "the kubeconfig token is in the database in clear");
     // Without the key, serve refuses to start and says which setting is missing.
-    let (code, err) = run(swell(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{}", free_port()), "--database-url", &db]));
+    let (code, err) = run(swell(dir).args(["serve", "--bind", &format!("127.0.0.1:{}", free_port()), "--database-url", &db]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("secret_key") && !err.contains(&cp.token), "{err}");
-
-    let (port, api_port) = (free_port(), free_port());
-    let _serve = Serve(
-        swell(dir.path())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db, "--log", "warn"])
-            .env("SWELL_SECRET_KEY", KEY)
-            .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{api_port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    eventually("swell serve answers", WAIT, || async { get(port, "/healthz").map(|_| ()) }).await;
-
-    // Register Swell's metrics API with the aggregator, as deploy/ does in a real install.
-    create_yaml(
-        &client,
-        &format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: swell-metrics, namespace: swell}}\nspec: {{type: ExternalName, externalName: 127.0.0.1, ports: [{{name: https, port: {api_port}}}]}}\n---\n\
-             apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.external.metrics.k8s.io}}\n\
-             spec: {{group: external.metrics.k8s.io, version: v1beta1, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100, service: {{name: swell-metrics, namespace: swell, port: {api_port}}}}}\n"
-        ),
-    )
-    .await;
 
     let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
     let so: ScaledObject = serde_json::from_value(serde_json::json!({
@@ -117,6 +86,8 @@ struct Served {
     _serve: Serve,
     _dir: tempfile::TempDir,
     api_port: u16,
+    port: u16,
+    db: String,
 }
 
 async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
@@ -150,7 +121,7 @@ async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
         ),
     )
     .await;
-    Served { _serve: serve, _dir: dir, api_port }
+    Served { _serve: serve, _dir: dir, api_port, port, db }
 }
 
 fn so(name: &str, spec: serde_json::Value) -> ScaledObject {
