@@ -38,14 +38,7 @@ pub fn build_scalers_with(spec: &ScaledJobSpec, ctx: &ScalerContext, tenant: &st
     spec.triggers
         .iter()
         .enumerate()
-        .map(|(i, t)| match auth.get(i).filter(|p| !p.is_empty()) {
-            Some(params) => {
-                let mut t = t.clone();
-                t.metadata.extend(params.clone());
-                scalers::build(&t, i, ctx, tenant)
-            }
-            None => scalers::build(t, i, ctx, tenant),
-        })
+        .map(|(i, t)| scalers::build(&scalers::with_auth(t, auth.get(i)), i, ctx, tenant))
         .collect()
 }
 

@@ -229,14 +229,7 @@ pub(super) fn build_scalers(stored: &StoredObject, ctx: &ScalerContext, auth: &[
         .triggers
         .iter()
         .enumerate()
-        .map(|(i, t)| match auth.get(i).filter(|p| !p.is_empty()) {
-            Some(params) => {
-                let mut t = t.clone();
-                t.metadata.extend(params.clone());
-                scalers::build_for(&t, i, ctx, owner).map(Arc::from)
-            }
-            None => scalers::build_for(t, i, ctx, owner).map(Arc::from),
-        })
+        .map(|(i, t)| scalers::build_for(&scalers::with_auth(t, auth.get(i)), i, ctx, owner).map(Arc::from))
         .collect()
 }
 

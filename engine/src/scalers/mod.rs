@@ -100,6 +100,19 @@ pub struct Owner<'a> {
     pub name: &'a str,
 }
 
+/// The trigger with resolved authentication parameters (secret values) merged into its
+/// metadata, for building its scaler only: the stored spec never holds them.
+pub fn with_auth<'a>(trigger: &'a Trigger, params: Option<&std::collections::BTreeMap<String, String>>) -> std::borrow::Cow<'a, Trigger> {
+    match params.filter(|p| !p.is_empty()) {
+        Some(params) => {
+            let mut t = trigger.clone();
+            t.metadata.extend(params.clone());
+            std::borrow::Cow::Owned(t)
+        }
+        None => std::borrow::Cow::Borrowed(trigger),
+    }
+}
+
 /// Builds the scaler for trigger number `index` of a spec owned by `tenant`.
 pub fn build(trigger: &Trigger, index: usize, ctx: &ScalerContext, tenant: &str) -> Result<Box<dyn Scaler>> {
     build_for(trigger, index, ctx, Owner { tenant, ..Default::default() })
