@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::ScaledObjectSpec;
+use crate::crd::ScaledJobSpec;
+use crate::spec::{ScaledObjectSpec, Trigger};
 
 /// The name the sealed inline credentials of `object` are kept under.
 pub fn auth_name(object: &str) -> String {
@@ -19,15 +20,58 @@ pub fn is_secret(key: &str, value: &str) -> bool {
     let by_key = ["password", "secret", "token", "apikey", "accesskey", "credential", "sasl"].iter().any(|w| k.contains(w))
         && !k.ends_with("fromenv")
         && !k.ends_with("file");
-    let by_value = value.contains("://") && url::Url::parse(value.trim()).is_ok_and(|u| u.password().is_some());
-    by_key || by_value
+    by_key || value.contains("://") && url::Url::parse(value.trim()).is_ok_and(|u| url_has_credential(&u))
+}
+
+/// A URL with a password, or with a query parameter named like a credential
+/// (`?token=…`, `?api_key=…`, `?sig=…`).
+fn url_has_credential(u: &url::Url) -> bool {
+    let named = |k: &str| {
+        let k = k.to_ascii_lowercase().replace(['_', '-'], "");
+        ["password", "secret", "token", "key", "sig", "auth", "credential"].iter().any(|w| k.contains(w))
+    };
+    u.password().is_some() || u.query_pairs().any(|(k, _)| named(&k))
 }
 
 /// The spec without its inline credentials, and those credentials per trigger index.
 pub fn split(spec: &ScaledObjectSpec) -> (ScaledObjectSpec, BTreeMap<usize, BTreeMap<String, String>>) {
     let mut clean = spec.clone();
+    let secrets = split_triggers(&mut clean.triggers);
+    (clean, secrets)
+}
+
+/// A ScaledJob's spec as Swell keeps a copy of it: without the triggers' inline credentials
+/// and with the literal `env[].value`s of its Job template hidden (the cluster has them).
+pub fn scrubbed_job_spec(spec: &ScaledJobSpec) -> serde_json::Value {
+    let mut clean = spec.clone();
+    split_triggers(&mut clean.triggers);
+    fn hide_env(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if let (true, serde_json::Value::Array(items)) = (k == "env", &mut *child) {
+                        for item in items.iter_mut().filter_map(|i| i.as_object_mut()) {
+                            if item.get("value").is_some_and(serde_json::Value::is_string) {
+                                item.insert("value".into(), "(hidden)".into());
+                            }
+                        }
+                    } else {
+                        hide_env(child);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(hide_env),
+            _ => {}
+        }
+    }
+    hide_env(&mut clean.job_target_ref);
+    serde_json::to_value(&clean).unwrap_or_default()
+}
+
+/// Removes the credentials from the triggers' metadata; returns them per trigger index.
+fn split_triggers(triggers: &mut [Trigger]) -> BTreeMap<usize, BTreeMap<String, String>> {
     let mut secrets: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
-    for (i, t) in clean.triggers.iter_mut().enumerate() {
+    for (i, t) in triggers.iter_mut().enumerate() {
         let keys: Vec<String> = t.metadata.iter().filter(|(k, v)| is_secret(k, v)).map(|(k, _)| k.clone()).collect();
         for k in keys {
             if let Some(v) = t.metadata.remove(&k) {
@@ -35,7 +79,7 @@ pub fn split(spec: &ScaledObjectSpec) -> (ScaledObjectSpec, BTreeMap<usize, BTre
             }
         }
     }
-    (clean, secrets)
+    secrets
 }
 
 /// The sealed form: `{"<index>/<key>": value}`.
@@ -74,5 +118,18 @@ mod tests {
         assert_eq!(unflatten(&flatten(&secrets)), secrets);
         // Settings that name where a credential is, not the credential, stay.
         assert!(!is_secret("passwordFromEnv", "BROKER_PASSWORD") && !is_secret("url", "http://h/m") && is_secret("url", "http://u:p@h/m"));
+        assert!(is_secret("url", "http://h/m?api_key=k") && is_secret("url", "https://h/m?x=1&access-token=t") && !is_secret("url", "http://h/m?page=2"));
+    }
+
+    #[test]
+    fn a_kept_scaled_job_has_neither_inline_credentials_nor_literal_env() {
+        let spec: ScaledJobSpec = serde_json::from_value(serde_json::json!({
+            "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "w:1", "env": [
+                {"name": "BROKER", "value": "amqp://u:s3cret@h/"}, {"name": "FROM", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}},
+            "triggers": [{"type": "rabbitmq", "metadata": {"host": "amqp://u:s3cret@h/", "queueName": "jobs"}}]}))
+        .unwrap();
+        let kept = serde_json::to_string(&scrubbed_job_spec(&spec)).unwrap();
+        assert!(!kept.contains("s3cret"), "{kept}");
+        assert!(kept.contains("queueName") && kept.contains("secretKeyRef") && kept.contains("BROKER"), "{kept}");
     }
 }

@@ -111,4 +111,9 @@ async fn lag_rules_activation_pooling_and_an_outage() {
         assert!(started.elapsed() < Duration::from_secs(60), "no recovery after the broker came back");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The pool shrinks: the group's client goes with its last scaler.
+    drop(scaler);
+    assert_eq!(ctx.kafka.clients(), 1, "persistent still reads the group");
+    drop(persistent);
+    assert_eq!(ctx.kafka.clients(), 0);
 }

@@ -130,22 +130,34 @@ async fn backlog_activation_regex_rate_and_one_connection_per_broker() {
     let channels = ctx.amqp.open_channels().await;
     assert!((1..=8).contains(&channels), "{channels} channels for 20+ scalers: they share a few");
     // The broker agrees: our two publisher connections and Swell's one.
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        let conns: serde_json::Value = client.get(format!("http://127.0.0.1:{}/api/connections", broker.http_port)).basic_auth("guest", Some("guest")).send().await.unwrap().json().await.unwrap();
-        let n = conns.as_array().map_or(0, Vec::len);
-        if n == 3 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "broker lists {n} connections, want 3");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    connections_become(&broker, 3).await;
     // A queue that does not exist is an error naming it, and the next poll recovers the channel.
     let missing = build(&[("host", &amqp), ("queueName", "nope")]);
     let err = missing.metrics_and_activity().await.unwrap_err().to_string();
     assert!(err.contains("\"nope\"") && !err.contains("guest:guest"), "{err}");
     assert_eq!(value(by_amqp.as_ref()).await.0, value(by_amqp.as_ref()).await.0);
+
+    // The pool shrinks: once the broker's last scaler is gone, so is its connection.
+    drop((by_amqp, many));
+    assert_eq!(ctx.amqp.brokers(), 1, "missing still uses the broker");
+    drop(missing);
+    assert_eq!(ctx.amqp.brokers(), 0);
+    connections_become(&broker, 2).await;
+}
+
+/// Waits until the broker lists `want` client connections.
+async fn connections_become(broker: &RabbitMq, want: usize) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let conns: serde_json::Value = client.get(format!("http://127.0.0.1:{}/api/connections", broker.http_port)).basic_auth("guest", Some("guest")).send().await.unwrap().json().await.unwrap();
+        let n = conns.as_array().map_or(0, Vec::len);
+        if n == want {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "broker lists {n} connections, want {want}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

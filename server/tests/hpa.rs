@@ -5,26 +5,16 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{free_port, get, run, swell};
+use common::{curl, free_port, get, run, serve_against, swell};
 use engine::spec::ScaledObject;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, DeleteParams, PostParams};
 use testenv::ControlPlane;
 use testenv::k8s::{MetricEndpoint, create_yaml, deployment, eventually, install_crds, namespace, replicas};
 
-const KEY: &str = "3f1c0a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c";
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Serve(std::process::Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_controller_scales_from_swells_external_metric() {
@@ -36,8 +26,8 @@ async fn hpa_controller_scales_from_swells_external_metric() {
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(35).await;
 
-    let served = serve_against(&cp, &client).await;
-    let (port, dir, db) = (served.port, served._dir.path(), served.db.clone());
+    let served = serve_against(&cp, &client, "warn").await;
+    let (port, dir, db) = (served.port, served.dir.path(), served.db.clone());
     // The kubeconfig's token is sealed: not in the database file.
     let stored = std::fs::read(dir.join("swell.db")).unwrap();
     assert!(!stored.windows(cp.token.len()).any(|w| w == cp.token.as_bytes()), "the kubeconfig token is in the database in clear");
@@ -81,49 +71,6 @@ async fn hpa_controller_scales_from_swells_external_metric() {
     eventually("swell-hpa-web deleted", WAIT, || async { hpas.get_opt("swell-hpa-web").await.ok()?.is_none().then_some(()) }).await;
 }
 
-/// `swell serve` with a registered cluster and its metrics API behind an APIService.
-struct Served {
-    _serve: Serve,
-    _dir: tempfile::TempDir,
-    api_port: u16,
-    port: u16,
-    db: String,
-}
-
-async fn serve_against(cp: &ControlPlane, client: &kube::Client) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cp.kubeconfig()).unwrap();
-    let db = format!("sqlite://{}/swell.db", dir.path().display());
-    let (code, err) = run(swell(dir.path())
-        .args(["cluster", "add", "east", "--tenant", "team", "--database-url", &db, "--kubeconfig"])
-        .arg(&kubeconfig)
-        .env("SWELL_SECRET_KEY", KEY));
-    assert_eq!(code, 0, "{err}");
-    let (port, api_port) = (free_port(), free_port());
-    let serve = Serve(
-        swell(dir.path())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db, "--log", "warn"])
-            .env("SWELL_SECRET_KEY", KEY)
-            .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{api_port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    eventually("swell serve answers", WAIT, || async { get(port, "/healthz").map(|_| ()) }).await;
-    create_yaml(
-        client,
-        &format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: swell-metrics, namespace: swell}}\nspec: {{type: ExternalName, externalName: 127.0.0.1, ports: [{{name: https, port: {api_port}}}]}}\n---\n\
-             apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.external.metrics.k8s.io}}\n\
-             spec: {{group: external.metrics.k8s.io, version: v1beta1, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100, service: {{name: swell-metrics, namespace: swell, port: {api_port}}}}}\n"
-        ),
-    )
-    .await;
-    Served { _serve: serve, _dir: dir, api_port, port, db }
-}
-
 fn so(name: &str, spec: serde_json::Value) -> ScaledObject {
     serde_json::from_value(serde_json::json!({"apiVersion": "swell.dev/v1alpha1", "kind": "ScaledObject", "metadata": {"name": name}, "spec": spec})).unwrap()
 }
@@ -144,7 +91,7 @@ async fn hpa_mode_does_what_keda_does() {
     let low = MetricEndpoint::start(5).await;
     let twenty = MetricEndpoint::start(20).await;
     let fifteen = MetricEndpoint::start(15).await;
-    let _served = serve_against(&cp, &client).await;
+    let _served = serve_against(&cp, &client, "warn").await;
     let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "shop");
     let metric = |url: &str, loc: &str, target: &str| serde_json::json!({"type": "metrics-api", "metadata": {"url": url, "valueLocation": loc, "targetValue": target}});
@@ -233,18 +180,6 @@ async fn hpa_mode_does_what_keda_does() {
     .await;
 }
 
-/// curl's status code for GET `path` on the metrics API, with extra arguments (certificates,
-/// headers); 0 when the TLS handshake or connection failed.
-fn curl(port: u16, path: &str, extra: &[&str]) -> u16 {
-    let out = std::process::Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
-        .args(extra)
-        .arg(format!("https://127.0.0.1:{port}{path}"))
-        .output()
-        .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
-}
-
 /// The external metrics API serves only the aggregator (client certificate from the
 /// requestheader CA, CN among the allowed names) and callers the API server vouches for and
 /// authorizes; the real HPA controller still reads through the aggregator.
@@ -257,7 +192,7 @@ async fn the_metrics_api_admits_only_the_aggregator_and_authorized_callers() {
     namespace(&client, "swell").await;
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(35).await;
-    let served = serve_against(&cp, &client).await;
+    let served = serve_against(&cp, &client, "warn").await;
     let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/s0-metrics-api-0?labelSelector=scaledobject.swell.dev%2Fname%3Dweb";
     let port = served.api_port;
     eventually("the metrics API listens", WAIT, || async { (curl(port, "/healthz", &[]) == 200).then_some(()) }).await;
@@ -299,4 +234,48 @@ async fn the_metrics_api_admits_only_the_aggregator_and_authorized_callers() {
     .unwrap();
     eventually("the HPA controller scaled web to 4 through the aggregator", WAIT, || async { (replicas(&client, "shop", "web").await == 4).then_some(()) }).await;
     assert_eq!(curl(port, path, &cert_args), 200, "the aggregator reads the value");
+}
+
+/// KEDA's transfer-hpa-ownership: with the annotation and the HPA's name in
+/// `advanced.horizontalPodAutoscalerConfig.name`, Swell takes over an HPA it did not make
+/// (its metrics and bounds become Swell's); with `restoreToOriginalReplicaCount`, deleting
+/// the ScaledObject deletes that HPA and puts the target back at the replicas it had before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hpa_taken_over_on_purpose_and_the_original_replicas_restored() {
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    install_crds(&client, engine::crd::all()).await;
+    namespace(&client, "shop").await;
+    namespace(&client, "swell").await;
+    deployment(&client, "shop", "old", 2).await;
+    create_yaml(&client, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: old-hpa, namespace: shop}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: old}, minReplicas: 2, maxReplicas: 3, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]}\n").await;
+    let metric = MetricEndpoint::start(35).await;
+    let _served = serve_against(&cp, &client, "warn").await;
+    let api: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
+    let mut old = so(
+        "old",
+        serde_json::json!({"scaleTargetRef": {"name": "old"}, "pollingInterval": 1, "minReplicaCount": 1, "maxReplicaCount": 10,
+            "advanced": {"restoreToOriginalReplicaCount": true, "horizontalPodAutoscalerConfig": {"name": "old-hpa"}},
+            "triggers": [{"type": "metrics-api", "metadata": {"url": metric.url, "valueLocation": "value", "targetValue": "10"}}]}),
+    );
+    old.metadata.annotations = Some([("swell.dev/transfer-hpa-ownership".to_string(), "true".to_string())].into());
+    api.create(&PostParams::default(), &old).await.unwrap();
+
+    // The HPA is Swell's now: its metric, its bounds; the HPA controller takes old to 35/10 → 4.
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "shop");
+    let hpa = eventually("old-hpa taken over", WAIT, || async { hpas.get("old-hpa").await.ok().filter(|h| h.spec.max_replicas == 10) }).await;
+    let metrics = hpa.spec.metrics.unwrap_or_default();
+    assert_eq!(metrics.len(), 1, "the CPU metric is gone: {metrics:?}");
+    assert_eq!(metrics[0].external.as_ref().map(|e| e.metric.name.as_str()), Some("s0-metrics-api-0"));
+    assert!(hpas.get_opt("swell-hpa-old").await.unwrap().is_none(), "a second HPA beside the taken one");
+    eventually("old at 4", WAIT, || async { (replicas(&client, "shop", "old").await == 4).then_some(()) }).await;
+    let status = eventually("originalReplicaCount in the status", WAIT, || async { api.get("old").await.ok()?.status?.original_replica_count }).await;
+    assert_eq!(status, 2);
+
+    // Deleted: the HPA goes, and old is back at its original 2 (and stays there).
+    api.delete("old", &DeleteParams::default()).await.unwrap();
+    eventually("old-hpa deleted with its ScaledObject", WAIT, || async { hpas.get_opt("old-hpa").await.ok()?.is_none().then_some(()) }).await;
+    eventually("old restored to 2", WAIT, || async { (replicas(&client, "shop", "old").await == 2).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(replicas(&client, "shop", "old").await, 2, "something scaled old after its ScaledObject went");
 }

@@ -48,7 +48,38 @@ impl Engine {
         mut extras: ObjectExtras,
     ) -> Result<i32> {
         spec.validate()?;
-        // KEDA's validation: one ScaledObject per workload.
+        // Credentials written inline never reach SQL, the audit log or the views in clear:
+        // they are split off here. A Swell-made object's are sealed on their own (a restart
+        // reads them back); a cluster's object keeps them in memory only (they stay in the
+        // ScaledObject, which the sync reads again after a restart).
+        let (spec, inline) = crate::inline_secrets::split(&spec);
+        if origin != "cluster" && !inline.is_empty() && self.inner.opts.sealer.is_none() {
+            let (i, keys) = inline.iter().next().expect("not empty");
+            let key = keys.keys().next().cloned().unwrap_or_default();
+            return Err(Error::invalid(
+                format!("spec.triggers[{i}].metadata.{key}"),
+                "is a credential: set secret_key (SWELL_SECRET_KEY) so Swell can seal it, or put it in a trigger authentication (`swell auth add`)",
+            ));
+        }
+        if origin != "cluster" && extras.auth_params.is_empty() {
+            extras.auth_params = resolve_sql_refs(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
+        }
+        merge(&mut extras.auth_params, &inline);
+        // Secret parameters fill the triggers' metadata for their scalers only; the spec
+        // stored in SQL never holds them.
+        let owner = StoredObject {
+            id: 0,
+            tenant: tenant.into(),
+            cluster: cluster.into(),
+            cluster_kind: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+            origin: origin.into(),
+            spec: spec.clone(),
+        };
+        let scalers = build_scalers(&owner, &self.inner.ctx, &extras.auth_params)?;
+        // KEDA's validation: one ScaledObject per workload (after the spec's own errors, so an
+        // object with a bad field says so whatever else exists).
         let other = {
             let views = self.inner.views.read().expect("views lock");
             let target = format!("{}/{}", spec.scale_target_ref.kind, spec.scale_target_ref.name);
@@ -63,34 +94,6 @@ impl Engine {
                 ),
             ));
         }
-        // Credentials written inline (Swell-made objects) never reach SQL, the audit log or
-        // the views in clear: they are split off here and sealed on their own.
-        let (spec, inline) = if origin != "cluster" { crate::inline_secrets::split(&spec) } else { (spec, BTreeMap::new()) };
-        if !inline.is_empty() && self.inner.opts.sealer.is_none() {
-            let (i, keys) = inline.iter().next().expect("not empty");
-            let key = keys.keys().next().cloned().unwrap_or_default();
-            return Err(Error::invalid(
-                format!("spec.triggers[{i}].metadata.{key}"),
-                "is a credential: set secret_key (SWELL_SECRET_KEY) so Swell can seal it, or put it in a trigger authentication (`swell auth add`)",
-            ));
-        }
-        if origin != "cluster" && extras.auth_params.is_empty() {
-            extras.auth_params = resolve_sql_refs(&self.inner.db, self.inner.opts.sealer.as_deref(), tenant, namespace, &spec).await?;
-            merge(&mut extras.auth_params, &inline);
-        }
-        // Secret parameters fill the triggers' metadata for their scalers only; the spec
-        // stored in SQL never holds them.
-        let owner = StoredObject {
-            id: 0,
-            tenant: tenant.into(),
-            cluster: cluster.into(),
-            cluster_kind: String::new(),
-            namespace: namespace.into(),
-            name: name.into(),
-            origin: origin.into(),
-            spec: spec.clone(),
-        };
-        let scalers = build_scalers(&owner, &self.inner.ctx, &extras.auth_params)?;
         let tenant_row = store::find_tenant(&self.inner.db, tenant).await?.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
         let cluster_row = store::find_cluster(&self.inner.db, cluster).await?.ok_or_else(|| Error::NotFound(format!("cluster {cluster}")))?;
         if origin != "cluster" {
@@ -258,12 +261,13 @@ pub(super) async fn resolve_sql_auth(
 
 /// Adds per-trigger parameters to the resolved ones (inline credentials win over nothing,
 /// never over a trigger authentication's value).
-fn merge(auth: &mut [BTreeMap<String, String>], inline: &BTreeMap<usize, BTreeMap<String, String>>) {
+fn merge(auth: &mut Vec<BTreeMap<String, String>>, inline: &BTreeMap<usize, BTreeMap<String, String>>) {
     for (i, params) in inline {
-        if let Some(a) = auth.get_mut(*i) {
-            for (k, v) in params {
-                a.entry(k.clone()).or_insert_with(|| v.clone());
-            }
+        if auth.len() <= *i {
+            auth.resize_with(i + 1, BTreeMap::new);
+        }
+        for (k, v) in params {
+            auth[*i].entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
 }

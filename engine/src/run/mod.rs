@@ -135,6 +135,7 @@ impl Engine {
                     if let Some(state) = states.remove(&view.id) {
                         view.last_active = state.last_active;
                         view.health = state.health.clone();
+                        view.original_replicas = state.original_replicas;
                         runtime.restore(state);
                     }
                     objects.insert(view.id, Arc::new(Slot::new(runtime, due)));

@@ -241,6 +241,7 @@ impl Engine {
                     obj.persisted = want.clone();
                     if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&id) {
                         v.last_active = want.last_active;
+                        v.original_replicas = want.original_replicas;
                     }
                     (id, want)
                 });

@@ -122,6 +122,7 @@ impl Engine {
                     .collect()
             });
             v.health = decision.state.failures.clone();
+            v.original_replicas = obj.persisted.original_replicas;
             v.last_rule = Some(decision.rule.as_str().into());
             v.warnings = obj.extras.pause.warnings.clone();
         }

@@ -38,6 +38,8 @@ pub struct ObjectView {
     pub last_active: Option<DateTime<Utc>>,
     /// Consecutive failures per metric (KEDA `status.health`).
     pub health: BTreeMap<String, u32>,
+    /// The target's replicas when Swell first saw it (KEDA `status.originalReplicaCount`).
+    pub original_replicas: Option<i32>,
     /// The rule of the last decision (`scale_to_zero`, `fallback`…).
     pub last_rule: Option<String>,
     /// Annotations that were read leniently, said in words.
@@ -85,6 +87,7 @@ impl ObjectView {
             external: BTreeMap::new(),
             last_active: None,
             health: BTreeMap::new(),
+            original_replicas: None,
             last_rule: None,
             warnings: Vec::new(),
             spec: Some(std::sync::Arc::new(stored.spec.clone())),

@@ -24,6 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::pool_use::{PoolUse, Shrink, Users};
 use super::{MetricSpec, MetricValue, Scaler, ScalerContext, boolean, number, required};
 use crate::{Error, Result};
 
@@ -258,6 +259,30 @@ pub struct KafkaPool {
     clients: Mutex<HashMap<String, Arc<BaseConsumer>>>,
     reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<PartitionOffsets>)>>>>>,
     shared_read: Duration,
+    /// Users per read key (`<client key>\0<topic>`).
+    users: Users,
+}
+
+impl Shrink for KafkaPool {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// The last scaler of a group and topic went: its shared read goes, and the client too
+    /// once no topic of it is read (destroyed off the async threads: librdkafka blocks).
+    fn drop_entry(&self, key: &str, in_use: &HashMap<String, usize>) {
+        self.reads.lock().expect("kafka reads lock").remove(key);
+        let client_key = key.split('\0').next().unwrap_or(key);
+        let still_read = in_use.keys().any(|k| k.split('\0').next() == Some(client_key));
+        if !still_read {
+            if let Some(client) = self.clients.lock().expect("kafka pool lock").remove(client_key) {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => drop(rt.spawn_blocking(move || drop(client))),
+                    Err(_) => drop(client),
+                }
+            }
+        }
+    }
 }
 
 impl Default for KafkaPool {
@@ -280,7 +305,12 @@ impl KafkaPool {
 
     /// A pool whose reads are shared for `shared_read` (zero: every poll reads the broker).
     pub fn with_shared_read(shared_read: Duration) -> Self {
-        KafkaPool { clients: Mutex::default(), reads: Mutex::default(), shared_read }
+        KafkaPool { clients: Mutex::default(), reads: Mutex::default(), shared_read, users: Users::default() }
+    }
+
+    /// Registers a scaler of `m`'s group and topic: the pool keeps its client while it lives.
+    pub fn register(self: &Arc<Self>, m: &KafkaMetadata) -> PoolUse {
+        PoolUse::new(self.clone(), read_key(m))
     }
 
     pub fn clients(&self) -> usize {
@@ -290,7 +320,7 @@ impl KafkaPool {
     /// The partitions' offsets of `m`'s group and topic: fresh, or shared from a read less
     /// than [`SHARED_READ`] old (one read in flight at a time).
     async fn offsets(&self, m: &KafkaMetadata) -> std::result::Result<Vec<PartitionOffsets>, String> {
-        let key = format!("{}|{}", m.pool_key(), m.topic);
+        let key = read_key(m);
         let slot = self.reads.lock().expect("kafka reads lock").entry(key).or_default().clone();
         let mut cached = slot.lock().await;
         if let Some((at, parts)) = cached.as_ref() {
@@ -306,16 +336,24 @@ impl KafkaPool {
     }
 }
 
+/// The key of one group and topic's shared read.
+fn read_key(m: &KafkaMetadata) -> String {
+    format!("{}\0{}", m.pool_key(), m.topic)
+}
+
 pub struct KafkaScaler {
     metadata: KafkaMetadata,
     metric_name: String,
     pool: Arc<KafkaPool>,
     previous: Mutex<HashMap<i32, i64>>,
+    _use: PoolUse,
 }
 
 impl KafkaScaler {
     pub fn new(field: &str, metric_name: String, metadata: &BTreeMap<String, String>, ctx: &ScalerContext) -> Result<Self> {
-        Ok(KafkaScaler { metadata: KafkaMetadata::parse(field, metadata)?, metric_name, pool: ctx.kafka.clone(), previous: Mutex::default() })
+        let metadata = KafkaMetadata::parse(field, metadata)?;
+        let _use = ctx.kafka.register(&metadata);
+        Ok(KafkaScaler { metadata, metric_name, pool: ctx.kafka.clone(), previous: Mutex::default(), _use })
     }
 
     fn error(&self, message: impl Into<String>) -> Error {

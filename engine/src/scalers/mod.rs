@@ -6,6 +6,7 @@ mod cron;
 pub mod external;
 pub mod kafka;
 mod metrics_api;
+pub mod pool_use;
 mod prometheus;
 pub mod rabbitmq;
 mod simulated;

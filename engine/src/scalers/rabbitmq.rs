@@ -19,6 +19,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
+use super::pool_use::{PoolUse, Shrink, Users};
 use super::{MetricSpec, MetricValue, Scaler, ScalerContext, boolean, number, required};
 use crate::{Error, Result};
 
@@ -159,6 +160,26 @@ fn percent_encode(s: &str) -> String {
 #[derive(Default)]
 pub struct AmqpPool {
     brokers: std::sync::Mutex<HashMap<String, Arc<Mutex<Broker>>>>,
+    users: Users,
+}
+
+impl Shrink for AmqpPool {
+    fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// The broker's last scaler went: its connection (and channels) close in the background.
+    fn drop_entry(&self, key: &str, _in_use: &HashMap<String, usize>) {
+        let Some(broker) = self.brokers.lock().expect("brokers lock").remove(key) else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let connection = broker.lock().await.connection.take();
+                if let Some(c) = connection.filter(|c| c.status().connected()) {
+                    let _ = c.close(200, "no scaler uses this broker".into()).await;
+                }
+            });
+        }
+    }
 }
 
 #[derive(Default)]
@@ -187,6 +208,16 @@ pub(crate) fn connect_uri(url: &url::Url) -> String {
 }
 
 impl AmqpPool {
+    /// Registers a scaler of the broker at `url`: the pool keeps the broker while it lives.
+    pub fn register(self: &Arc<Self>, url: &url::Url) -> PoolUse {
+        PoolUse::new(self.clone(), connect_uri(url))
+    }
+
+    /// Brokers the pool holds (for tests and benchmarks).
+    pub fn brokers(&self) -> usize {
+        self.brokers.lock().expect("brokers lock").len()
+    }
+
     /// The live connection to `url`, connecting if there is none (unless backing off).
     pub async fn connection(&self, url: &url::Url) -> Result<Arc<Connection>> {
         let key = connect_uri(url);
@@ -276,13 +307,16 @@ pub struct RabbitMqScaler {
     metric_name: String,
     http: reqwest::Client,
     pool: Arc<AmqpPool>,
+    /// Keeps this scaler's broker in the pool (AMQP only).
+    _use: Option<PoolUse>,
 }
 
 impl RabbitMqScaler {
     pub fn new(field: &str, metric_name: String, metadata: &BTreeMap<String, String>, ctx: &ScalerContext) -> Result<Self> {
         let metadata = RabbitMqMetadata::parse(field, metadata)?;
         let http = ctx.http_client(field, metadata.unsafe_ssl)?;
-        Ok(RabbitMqScaler { metadata, metric_name, http, pool: ctx.amqp.clone() })
+        let _use = (metadata.protocol == Protocol::Amqp).then(|| ctx.amqp.register(&metadata.host));
+        Ok(RabbitMqScaler { metadata, metric_name, http, pool: ctx.amqp.clone(), _use })
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
@@ -371,8 +405,8 @@ impl Scaler for RabbitMqScaler {
         MetricSpec { name: self.metric_name.clone(), target: self.metadata.value, activation_target: self.metadata.activation_value }
     }
 
-    // The connection and its channels are shared by every scaler of the broker: nothing of
-    // this scaler's own to close.
+    // The connection and its channels are shared by every scaler of the broker; the last
+    // scaler's PoolUse closes them when it goes.
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
         if init {
             seen.insert(k.clone());
         }
-        let spec_json = serde_json::to_value(&sj.spec).unwrap_or_default();
+        let spec_json = crate::inline_secrets::scrubbed_job_spec(&sj.spec);
         let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
         if let Err(e) = store::upsert_scaled_job(&db, tenant_id, cluster_id, &k.0, &k.1, spec_json, status_json).await {
             tracing::warn!(error = %e, "storing a ScaledJob failed");

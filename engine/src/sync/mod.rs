@@ -386,6 +386,7 @@ pub fn status_of(view: &ObjectView) -> ScaledObjectStatus {
         last_decision: view.last_decision.clone(),
         last_active_time: view.last_active.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         health,
+        original_replica_count: view.original_replicas,
         external_metric_names: view.external.keys().cloned().collect(),
         hpa_name: spec.filter(|s| s.actuation == crate::spec::Actuation::Hpa).map(|s| crate::actuate::hpa_name(&view.name, s)),
         triggers_types: spec.and_then(|s| join(s.triggers.iter().map(|t| t.trigger_type.clone()).collect())),

@@ -70,3 +70,91 @@ impl Drop for Demo {
         let _ = self.child.wait();
     }
 }
+
+/// The secret key the tests' `swell` processes seal with.
+pub const KEY: &str = "3f1c0a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c";
+
+/// A child process killed when dropped.
+pub struct Serve(pub std::process::Child);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `swell serve` with a registered cluster and its metrics API behind an APIService; its
+/// output (every log line) goes to `serve.log` in its folder.
+pub struct Served {
+    pub serve: Serve,
+    pub dir: tempfile::TempDir,
+    pub api_port: u16,
+    pub port: u16,
+    pub db: String,
+}
+
+impl Served {
+    /// What `swell serve` has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+/// Registers the control plane as cluster `east` of tenant `team` (`swell cluster add`) and
+/// starts `swell serve` at the log filter `log`.
+pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, log: &str) -> Served {
+    let wait = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cp.kubeconfig()).unwrap();
+    let db = format!("sqlite://{}/swell.db", dir.path().display());
+    let (code, err) = run(swell(dir.path())
+        .args(["cluster", "add", "east", "--tenant", "team", "--database-url", &db, "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("SWELL_SECRET_KEY", KEY));
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_file(&kubeconfig).unwrap();
+    let (port, api_port) = (free_port(), free_port());
+    let out = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let serve = Serve(
+        swell(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db, "--log", log])
+            .env("SWELL_SECRET_KEY", KEY)
+            .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{api_port}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+    testenv::k8s::eventually("swell serve answers", wait, || async { get(port, "/healthz").map(|_| ()) }).await;
+    testenv::k8s::create_yaml(
+        client,
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: swell-metrics, namespace: swell}}\nspec: {{type: ExternalName, externalName: 127.0.0.1, ports: [{{name: https, port: {api_port}}}]}}\n---\n\
+             apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.external.metrics.k8s.io}}\n\
+             spec: {{group: external.metrics.k8s.io, version: v1beta1, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100, service: {{name: swell-metrics, namespace: swell, port: {api_port}}}}}\n"
+        ),
+    )
+    .await;
+    Served { serve, dir, api_port, port, db }
+}
+
+/// curl's status code and body for `url` with extra arguments (method, certificates,
+/// headers); status 0 when the TLS handshake or connection failed.
+pub fn curl_url(url: &str, extra: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-w", "\n%{http_code}", "--max-time", "10"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// curl's status code for GET `path` on the metrics API at `port`.
+pub fn curl(port: u16, path: &str, extra: &[&str]) -> u16 {
+    curl_url(&format!("https://127.0.0.1:{port}{path}"), extra).0
+}
