@@ -185,6 +185,7 @@ impl KubeCluster {
         spec: &ScaledObjectSpec,
         metrics: &[HpaMetric],
         owner: Option<OwnerReference>,
+        paused: (bool, bool),
     ) -> Result<()> {
         let name = hpa_name(object, spec);
         self.fenced(&format!("{}/{namespace}/{name}", self.name))?;
@@ -212,7 +213,20 @@ impl KubeCluster {
                 ..Default::default()
             })
             .collect();
-        let (up, down) = spec.hpa_behavior();
+        // KEDA's HPA: the behaviour as given, else none at all, so the HPA controller takes its
+        // own default path (scale-up to max(2 × current, 4) at every sync, scale-down after its
+        // downscale stabilization); spelling the defaults out instead moves it to the
+        // behaviour path, whose 15 s periods make 1 → 10 take two periods. Paused scale-in or
+        // -out disables that direction (KEDA's annotations).
+        let given = spec.advanced.as_ref().and_then(|a| a.horizontal_pod_autoscaler_config.as_ref()).and_then(|h| h.behavior.as_ref());
+        let mut behavior = given.map(|b| HorizontalPodAutoscalerBehavior { scale_up: b.scale_up.as_ref().map(rules), scale_down: b.scale_down.as_ref().map(rules) });
+        let (scale_in_paused, scale_out_paused) = paused;
+        if scale_in_paused {
+            behavior.get_or_insert_default().scale_down.get_or_insert_default().select_policy = Some("Disabled".into());
+        }
+        if scale_out_paused {
+            behavior.get_or_insert_default().scale_up.get_or_insert_default().select_policy = Some("Disabled".into());
+        }
         let hpa = HorizontalPodAutoscaler {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -230,7 +244,7 @@ impl KubeCluster {
                 min_replicas: Some(spec.min_replica_count.max(1)),
                 max_replicas: spec.max_replica_count,
                 metrics: Some(hpa_metrics),
-                behavior: Some(HorizontalPodAutoscalerBehavior { scale_up: Some(rules(&up)), scale_down: Some(rules(&down)) }),
+                behavior,
             },
             status: None,
         };

@@ -95,7 +95,8 @@ impl Engine {
             }
             let metrics: Vec<_> = obj.scalers.iter().map(|s| s.metric_spec()).collect();
             let metrics = crate::external::hpa_metrics(spec, &metrics);
-            kube.apply_hpa(&obj.stored.namespace, &obj.stored.name, spec, &metrics, obj.extras.owner.clone()).await?;
+            let paused = (obj.extras.pause.scale_in, obj.extras.pause.scale_out);
+            kube.apply_hpa(&obj.stored.namespace, &obj.stored.name, spec, &metrics, obj.extras.owner.clone(), paused).await?;
             obj.hpa_applied = true;
         }
         let floor = spec.min_replica_count.max(1);

@@ -140,6 +140,10 @@ impl Engine {
             Some(slot) => {
                 let mut obj = slot.runtime.lock().await;
                 slot.polling_secs.store(spec.polling_interval, Ordering::Relaxed);
+                // The HPA follows the pause annotations too (KEDA disables a paused direction).
+                if obj.extras.pause != extras.pause {
+                    obj.hpa_applied = false;
+                }
                 if obj.stored.spec != stored.spec {
                     obj.hpa_applied = false;
                     // What the old mode made goes in the same change: an HPA left behind by a
