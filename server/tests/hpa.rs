@@ -157,6 +157,16 @@ async fn hpa_mode_does_what_keda_does() {
     let metrics = hpa.spec.metrics.unwrap();
     let target = &metrics[0].external.as_ref().unwrap().target;
     assert_eq!((target.type_.as_str(), target.value.as_ref().map(|q| q.0.as_str())), ("Value", Some("10")));
+    // No behaviour given: none on the HPA (KEDA's), so the controller takes its default path.
+    assert!(hpa.spec.behavior.is_none(), "{:?}", hpa.spec.behavior);
+    // paused-scale-in disables scale-down on the HPA itself.
+    let patch = serde_json::json!({"metadata": {"annotations": {"autoscaling.keda.sh/paused-scale-in": "true"}}});
+    api.patch("typed", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    eventually("scale-down disabled on swell-hpa-typed", WAIT, || async {
+        let b = hpas.get("swell-hpa-typed").await.ok()?.spec.behavior?;
+        (b.scale_down?.select_policy.as_deref() == Some("Disabled")).then_some(())
+    })
+    .await;
 
     // The foreign HPA is refused by name and left alone.
     let message = eventually("legacy refused", WAIT, || async {
