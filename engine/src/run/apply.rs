@@ -140,6 +140,12 @@ impl Engine {
             Some(slot) => {
                 let mut obj = slot.runtime.lock().await;
                 slot.polling_secs.store(spec.polling_interval, Ordering::Relaxed);
+                if slot.stopped.swap(false, Ordering::Relaxed) {
+                    // Applied again after a deletion began (a new object of the same name).
+                    let due = Instant::now();
+                    *slot.next_due.lock().expect("due lock") = due;
+                    self.inner.schedule.lock().expect("schedule lock").push(due, id);
+                }
                 // The HPA follows the pause annotations too (KEDA disables a paused direction).
                 if obj.extras.pause != extras.pause {
                     obj.hpa_applied = false;

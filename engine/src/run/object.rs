@@ -121,6 +121,8 @@ pub(super) struct Slot {
     pub(super) runtime: Arc<Mutex<ObjectRuntime>>,
     /// Tasks that poll the object at once when one of its push scalers fires.
     pub(super) push_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set when the object is being deleted: no poll starts (or actuates) from then on.
+    pub(super) stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Slot {
@@ -139,6 +141,7 @@ impl Slot {
             retries: AtomicU32::new(0),
             runtime: Arc::new(Mutex::new(runtime)),
             push_tasks: std::sync::Mutex::new(Vec::new()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -43,6 +43,17 @@ impl Engine {
     }
 
     /// Schedules an object's next poll for right now (a push arrived).
+    /// Stops polling an object at once (its deletion has begun); [`Engine::remove`] then
+    /// takes it away, [`Engine::apply`] brings it back. Returns whether it was running.
+    pub fn stop_polling(&self, id: i32) -> bool {
+        let Some(slot) = self.inner.objects.read().expect("objects lock").get(&id).cloned() else { return false };
+        slot.stopped.store(true, Ordering::Relaxed);
+        for t in slot.push_tasks.lock().expect("push tasks lock").drain(..) {
+            t.abort();
+        }
+        true
+    }
+
     pub fn poll_now(&self, id: i32) {
         let slot = self.inner.objects.read().expect("objects lock").get(&id).cloned();
         if let Some(slot) = slot {
@@ -158,6 +169,9 @@ impl Engine {
             let objects = self.inner.objects.read().expect("objects lock");
             for (due_at, id) in due {
                 let Some(slot) = objects.get(&id) else { continue }; // deleted since
+                if slot.stopped.load(Ordering::Relaxed) {
+                    continue; // being deleted: off the schedule
+                }
                 let mut slot_due = slot.next_due.lock().expect("due lock");
                 if *slot_due != due_at {
                     continue; // superseded by a retry or a reschedule
@@ -188,6 +202,9 @@ impl Engine {
     /// One object's poll as a task: wait for a permit, then poll → decide → actuate.
     pub(super) async fn poll(self, slot: Arc<Slot>, mut obj: OwnedMutexGuard<ObjectRuntime>, due: Instant, now: DateTime<Utc>) -> Option<Record> {
         let _permit = self.inner.permits.clone().acquire_owned().await.ok()?;
+        if slot.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
         let started = Instant::now();
         self.inner.metrics.tick_lateness.observe(started.saturating_duration_since(due).as_secs_f64());
         let result = self.step(&mut obj, now).await;

@@ -62,7 +62,12 @@ struct Shared {
     latest: Mutex<HashMap<Key, ScaledObject>>,
     /// What each object's credentials were read from, watched.
     auth: auth_watch::AuthWatch,
+    /// Deletions being finished (forgotten, finalizer off) at once.
+    deletions: tokio::sync::Semaphore,
 }
+
+/// Deletions finished at once per cluster.
+const CONCURRENT_DELETIONS: usize = 16;
 
 /// What a reconcile acts on: the spec's generation and the annotations that steer Swell.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +108,7 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
         reconciled: Mutex::default(),
         latest: Mutex::default(),
         auth,
+        deletions: tokio::sync::Semaphore::new(CONCURRENT_DELETIONS),
     });
     let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
     let jobs = tokio::spawn(jobs::watch_scaled_jobs(shared.clone(), shutdown.clone()));
@@ -156,7 +162,7 @@ impl Shared {
         format!("cluster:{}", self.cluster.name)
     }
 
-    async fn applied(&self, so: ScaledObject) {
+    async fn applied(self: &Arc<Self>, so: ScaledObject) {
         let k = key(&so);
         if let Some(uid) = so.uid() {
             self.uids.lock().expect("uids lock").insert(k.clone(), uid);
@@ -164,12 +170,25 @@ impl Shared {
         let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
         let has_finalizer = so.finalizers().iter().any(|f| f == FINALIZER);
         if so.meta().deletion_timestamp.is_some() {
-            // Stop polling and actuating at once, leader or not; only the leader lets go.
+            // Stop polling and actuating at once, leader or not. Forgetting the object and
+            // (the leader) taking the finalizer off run beside the watch, a few at a time, so
+            // a thousand deletions at once do not queue behind each other's requests.
             self.reconciled.lock().expect("reconciled lock").remove(&k);
-            self.gone(&k).await;
-            if has_finalizer && self.cluster.fence().holds() {
-                self.remove_finalizer(&api, &k.1).await;
+            if let Some(view) = self.engine.find(&self.cluster.name, &k.0, &k.1) {
+                self.engine.stop_polling(view.id);
             }
+            let (this, uid) = (self.clone(), so.uid());
+            tokio::spawn(async move {
+                let _permit = this.deletions.acquire().await;
+                // Re-created under the same name meanwhile: the new object is not to go.
+                if uid.is_some() && this.uids.lock().expect("uids lock").get(&k) != uid.as_ref() {
+                    return;
+                }
+                this.gone(&k).await;
+                if has_finalizer && this.cluster.fence().holds() {
+                    this.remove_finalizer(&api, &k.1).await;
+                }
+            });
             return;
         }
         let desired = Desired::of(&so);
@@ -306,6 +325,8 @@ impl Shared {
         let patch = serde_json::json!({ "status": status });
         match api.patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => true,
+            // Deleted meanwhile (its finalizer just came off): nothing left to write to.
+            Err(kube::Error::Api(e)) if e.code == 404 => false,
             Err(e) => {
                 tracing::warn!(object = %k.1, error = %e, "status write failed");
                 self.engine.metrics().write_failed("status");
