@@ -2,6 +2,7 @@
 //!
 //!   cargo bench -p engine --bench sources
 //!   BENCH_OBJECTS=1000 BENCH_SECS=60 BENCH_QUERIES=500 cargo bench -p engine --bench sources
+//!   BENCH_RABBITMQ_OBJECTS=10000 BENCH_KAFKA_OBJECTS=0 BENCH_POLLING=10 cargo bench -p engine --bench sources
 //!
 //! Prints, per source (RabbitMQ over AMQP and over the management API, Kafka, SQS on moto):
 //! p50/p99 query latency over BENCH_QUERIES sequential queries; then BENCH_OBJECTS
@@ -81,6 +82,8 @@ fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 
 #[tokio::main]
 async fn main() {
     let objects: usize = env("BENCH_OBJECTS", 1000);
+    let (rabbit_objects, kafka_objects): (usize, usize) = (env("BENCH_RABBITMQ_OBJECTS", objects), env("BENCH_KAFKA_OBJECTS", objects));
+    let polling: u32 = env("BENCH_POLLING", 1);
     let secs: u64 = env("BENCH_SECS", 30);
     let queries: usize = env("BENCH_QUERIES", 500);
     engine::init_tls();
@@ -147,19 +150,22 @@ async fn main() {
     store::ensure_tenant(&db, "bench", "bench").await.unwrap();
     store::ensure_cluster(&db, "sim", "simulated").await.unwrap();
     let mut sim = SimCluster::new(1.0);
-    for i in 0..objects {
+    for i in 0..rabbit_objects.max(kafka_objects) {
         sim.add_deployment(&format!("r{i}"), 1, 0.0, 10.0);
         sim.add_deployment(&format!("k{i}"), 1, 0.0, 10.0);
     }
     let sealer = Some(Arc::new(engine::crypto::Sealer::from_hex(&"42".repeat(32)).unwrap()));
     let engine = Engine::new(db, EngineOptions { sim: Some(Arc::new(Mutex::new(sim))), sealer, ..Default::default() }).await.unwrap();
-    for i in 0..objects {
-        for (prefix, kind, meta) in [
-            ("r", "rabbitmq", serde_json::json!({"host": amqp, "queueName": "bench"})),
-            ("k", "kafka", serde_json::json!({"bootstrapServers": bootstrap, "consumerGroup": "bench", "topic": "bench"})),
+    for i in 0..rabbit_objects.max(kafka_objects) {
+        for (prefix, kind, meta, n) in [
+            ("r", "rabbitmq", serde_json::json!({"host": amqp, "queueName": "bench"}), rabbit_objects),
+            ("k", "kafka", serde_json::json!({"bootstrapServers": bootstrap, "consumerGroup": "bench", "topic": "bench"}), kafka_objects),
         ] {
+            if i >= n {
+                continue;
+            }
             let spec = serde_json::from_value(serde_json::json!({
-                "scaleTargetRef": {"name": format!("{prefix}{i}")}, "pollingInterval": 1, "minReplicaCount": 1, "maxReplicaCount": 10,
+                "scaleTargetRef": {"name": format!("{prefix}{i}")}, "pollingInterval": polling, "minReplicaCount": 1, "maxReplicaCount": 10,
                 "triggers": [{"type": kind, "metadata": meta}]
             }))
             .unwrap();
@@ -168,13 +174,15 @@ async fn main() {
     }
     let (stop, rx) = tokio::sync::watch::channel(false);
     let handle = engine.spawn(rx);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(3 + polling as u64)).await;
     // Measure the steady state only: the first polls all fall due together at start.
     let lateness0 = buckets(&engine.metrics().encode(), "swell_scheduler_lateness_seconds");
-    let (c0, t0) = (cpu_secs(), Instant::now());
+    let polls = |m: &str| m.lines().find(|l| l.starts_with("swell_scale_loop_latency_seconds_count ")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()).unwrap_or(0.0);
+    let (c0, t0, p0) = (cpu_secs(), Instant::now(), polls(&engine.metrics().encode()));
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let cores = (cpu_secs() - c0) / t0.elapsed().as_secs_f64();
     let metrics = engine.metrics().encode();
+    let polls_per_sec = (polls(&metrics) - p0) / t0.elapsed().as_secs_f64();
     let lateness1 = buckets(&metrics, "swell_scheduler_lateness_seconds");
     let ctx = engine.scaler_context();
     let broker_conns: serde_json::Value = reqwest::Client::new()
@@ -187,7 +195,7 @@ async fn main() {
         .await
         .unwrap();
     println!(
-        "{objects} objects on RabbitMQ + {objects} on Kafka, 1 s polling, {secs} s: AMQP connections from the engine {} with {} channels (broker lists {} connections incl. this benchmark's publisher), Kafka clients {}, CPU {cores:.2} cores, p99 tick lateness ≤ {:.1} ms, objects with scaler errors {}",
+        "{rabbit_objects} objects on RabbitMQ + {kafka_objects} on Kafka, {polling} s polling, {secs} s: {polls_per_sec:.0} polls/s, AMQP connections from the engine {} with {} channels (broker lists {} connections incl. this benchmark's publisher), Kafka clients {}, CPU {cores:.2} cores, p99 tick lateness ≤ {:.1} ms, objects with scaler errors {}",
         ctx.amqp.open_connections().await,
         ctx.amqp.open_channels().await,
         broker_conns.as_array().map_or(0, Vec::len),
