@@ -1,6 +1,8 @@
 //! Webhook throughput and push-to-decision latency: the real handler (server/src/hooks.rs)
-//! on 127.0.0.1 over HTTP/1.1 keep-alive, a real engine on the simulated cluster. Not a
-//! test: run on purpose.
+//! on 127.0.0.1 over HTTP/1.1 keep-alive, a real engine on the simulated cluster; and the
+//! same latency when the push reaches a follower (a second engine on the same SQLite file,
+//! standing by on its cluster), which relays it to the leader through SQL. Not a test: run
+//! on purpose.
 //!
 //!   cargo bench -p server --bench webhook
 //!   BENCH_SECS=10 BENCH_CONNECTIONS=16 BENCH_SOURCES=100 cargo bench -p server --bench webhook
@@ -55,7 +57,9 @@ async fn main() {
     let conns: usize = env("BENCH_CONNECTIONS", 16);
     let sources: usize = env("BENCH_SOURCES", 100);
     let sealer = Arc::new(Sealer::from_hex(&"17".repeat(32)).unwrap());
-    let db = store::connect("sqlite::memory:").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/swell.db?mode=rwc", dir.path().display());
+    let db = store::connect(&url).await.unwrap();
     store::migrate(&db).await.unwrap();
     let tenant = store::ensure_tenant(&db, "bench", "bench").await.unwrap();
     store::ensure_cluster(&db, "sim", "simulated").await.unwrap();
@@ -86,21 +90,39 @@ async fn main() {
 
     // Push → decision: one source, sequential pushes with new values; the decision has
     // used the value when the object's last metric equals it.
-    let mut conn = TcpStream::connect(addr).await.unwrap();
-    let mut buf = Vec::new();
-    let mut lat = Vec::new();
-    for k in 0..300u64 {
-        let value = 1000 + k;
-        let started = Instant::now();
-        assert_eq!(post(&mut conn, &mut buf, "s0", "secret-0", value).await, 202);
-        while engine.object("bench", ids[0]).and_then(|v| v.metrics.first().map(|m| m.1)) != Some(value as f64) {
-            tokio::time::sleep(Duration::from_micros(200)).await;
+    let push_to_decision = |addr: std::net::SocketAddr, first: u64, n: u64, label: &'static str| {
+        let engine = engine.clone();
+        let id = ids[0];
+        async move {
+            let mut conn = TcpStream::connect(addr).await.unwrap();
+            let mut buf = Vec::new();
+            let mut lat = Vec::new();
+            for k in 0..n {
+                let value = first + k;
+                let started = Instant::now();
+                assert_eq!(post(&mut conn, &mut buf, "s0", "secret-0", value).await, 202);
+                while engine.object("bench", id).and_then(|v| v.metrics.first().map(|m| m.1)) != Some(value as f64) {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                lat.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat.sort_by(f64::total_cmp);
+            let at = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
+            println!("push → decision {label} (HTTP request sent until the leader's decide used the value), {n} pushes: p50 {:.2} ms, p99 {:.2} ms", at(0.5), at(0.99));
         }
-        lat.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    lat.sort_by(f64::total_cmp);
-    let at = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
-    println!("push → decision (HTTP request sent until decide used the value), 300 pushes: p50 {:.2} ms, p99 {:.2} ms", at(0.5), at(0.99));
+    };
+    push_to_decision(addr, 1000, 300, "on the leader").await;
+
+    // The same through a follower: it holds no fence on its (unreachable) cluster, so it
+    // relays what it receives through SQL, which the leader reads every 200 ms.
+    let follower = Engine::new(store::connect(&url).await.unwrap(), EngineOptions::default()).await.unwrap();
+    let nowhere = kube::Client::try_from(kube::Config::new("https://127.0.0.1:9".parse().unwrap())).unwrap();
+    follower.add_cluster(Arc::new(engine::actuate::KubeCluster::new("standby", nowhere, engine::actuate::Fence::elected())));
+    let follower_router = hooks::router(Arc::new(hooks::Hooks::new(follower.clone(), Some(Arc::new(Sealer::from_hex(&"17".repeat(32)).unwrap())))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let follower_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, follower_router).await.unwrap() });
+    push_to_decision(follower_addr, 5000, 100, "through a follower").await;
 
     // Throughput: `conns` keep-alive connections pushing to all sources for `secs`.
     let accepted = Arc::new(AtomicU64::new(0));
