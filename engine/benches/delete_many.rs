@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use engine::actuate::{Fence, KubeCluster};
 use engine::spec::ScaledObject;
 use engine::{Engine, EngineOptions, store, sync};
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use testenv::ControlPlane;
-use testenv::k8s::{MetricEndpoint, install_crds, namespace};
+use testenv::k8s::{MetricEndpoint, deployment, install_crds, namespace};
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -45,18 +44,11 @@ async fn main() {
     install_crds(&client, engine::crd::all()).await;
     namespace(&client, "bench").await;
     let metric = MetricEndpoint::start(15).await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench");
     let api: Api<ScaledObject> = Api::namespaced(client.clone(), "bench");
     let started = Instant::now();
     for i in 0..objects {
         let name = format!("d{i}");
-        let d: Deployment = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "a", "image": "registry.invalid/a:1"}]}}}
-        }))
-        .unwrap();
-        deployments.create(&PostParams::default(), &d).await.unwrap();
+        deployment(&client, "bench", &name, 1).await;
         let so: ScaledObject = serde_json::from_value(serde_json::json!({
             "apiVersion": "swell.dev/v1alpha1", "kind": "ScaledObject", "metadata": {"name": format!("so{i}")},
             "spec": {"scaleTargetRef": {"name": name}, "actuation": "direct", "pollingInterval": 1, "minReplicaCount": 1, "maxReplicaCount": 10,

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 use engine::actuate::{Fence, KubeCluster};
 use engine::spec::{ScaleTargetRef, ScaledObjectSpec};
 use engine::{Engine, EngineOptions, store};
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, PostParams};
 use testenv::ControlPlane;
 use testenv::k8s::namespace;
 
@@ -40,16 +38,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 async fn create_deployments(client: &kube::Client, n: usize) {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), "bench");
     for i in 0..n {
-        let name = format!("d{i}");
-        let d: Deployment = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "a", "image": "registry.invalid/a:1"}]}}}
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &d).await.unwrap();
+        testenv::k8s::deployment(client, "bench", &format!("d{i}"), 0).await;
     }
 }
 

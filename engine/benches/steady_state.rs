@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use engine::actuate::{Fence, KubeCluster};
 use engine::spec::ScaledObjectSpec;
 use engine::{Engine, EngineOptions, store};
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, PostParams};
 use testenv::ControlPlane;
-use testenv::k8s::{MetricEndpoint, namespace};
+use testenv::k8s::{MetricEndpoint, deployment, namespace};
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -76,16 +74,8 @@ async fn main() {
     let apiserver_pid = cp.pid("apiserver").expect("kube-apiserver runs").to_string();
     let client = cp.client().await;
     namespace(&client, "bench").await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench");
     for i in 0..objects {
-        let name = format!("d{i}");
-        let d: Deployment = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "a", "image": "registry.invalid/a:1"}]}}}
-        }))
-        .unwrap();
-        deployments.create(&PostParams::default(), &d).await.unwrap();
+        deployment(&client, "bench", &format!("d{i}"), 1).await;
     }
     let metric = MetricEndpoint::start(5).await;
     let db = store::connect("sqlite::memory:").await.unwrap();
