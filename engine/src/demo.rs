@@ -120,6 +120,8 @@ pub async fn seed(db: &DatabaseConnection) -> Result<()> {
                 ..Default::default()
             }),
             triggers: vec![Trigger { trigger_type: "simulated".into(), name: Some(o.workload.name.clone()), metadata, metric_type: None, use_cached_metrics: false, authentication_ref: None }],
+            predictive: None,
+            anomaly: None,
         };
         store::upsert_scaled_object(db, tenant.id, cluster.id, NAMESPACE, o.name, "swell", &spec).await?;
     }

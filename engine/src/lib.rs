@@ -11,6 +11,7 @@ pub mod external;
 pub mod inline_secrets;
 pub mod lease;
 pub mod metrics;
+pub mod predict;
 pub mod push;
 pub mod redact;
 mod run;

@@ -64,6 +64,12 @@ pub struct ScaledObjectSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advanced: Option<Advanced>,
     pub triggers: Vec<Trigger>,
+    /// Swell: forecast the first trigger's metric and scale ahead of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<crate::predict::config::PredictiveSpec>,
+    /// Swell: guard decisions against a broken metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<crate::predict::config::AnomalySpec>,
 }
 
 /// Swell's actuation modes.
@@ -337,6 +343,12 @@ impl Trigger {
 impl ScaledObjectSpec {
     /// Checks what the schema cannot: every error names the field to fix.
     pub fn validate(&self) -> Result<()> {
+        if let Some(p) = &self.predictive {
+            p.validate()?;
+        }
+        if let Some(a) = &self.anomaly {
+            a.validate(self.fallback.is_some())?;
+        }
         if self.scale_target_ref.name.trim().is_empty() {
             return Err(Error::invalid("spec.scaleTargetRef.name", "must name the workload to scale"));
         }

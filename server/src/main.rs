@@ -6,6 +6,7 @@ mod config;
 mod hooks;
 mod metrics_api;
 mod metrics_auth;
+mod replay_cli;
 mod web;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// Replay a ScaledObject over a recorded trace against reactive baselines (no cluster).
+    Replay(replay_cli::ReplayArgs),
     /// Write Swell's CustomResourceDefinitions as YAML (one file each).
     Crdgen {
         #[arg(long, default_value = "deploy/crds")]
@@ -154,6 +157,10 @@ fn init_tracing(filter: &str) {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Startup>> {
+    if let Command::Replay(args) = &command {
+        let args = args.clone();
+        return Ok(tokio::task::spawn_blocking(move || replay_cli::run(&args)).await?.map_err(Startup));
+    }
     if let Command::Crdgen { out } = &command {
         clusters::crdgen(out)?;
         return Ok(Ok(()));

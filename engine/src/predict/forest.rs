@@ -1,0 +1,133 @@
+//! The random-forest forecaster: smartcore's `RandomForestRegressor` (linfa 0.8 ships no
+//! regression forest) wrapped to speak linfa's `Fit` / `Predict` on `Dataset`s like the rest,
+//! with the upper quantile from its out-of-bag residuals. Serializable, so a model version
+//! can be stored and restored exactly.
+
+use linfa::prelude::*;
+use linfa::DatasetBase;
+use ndarray::{Array1, Array2, ArrayBase, Data, Ix2};
+use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+
+use super::features::{FeatureSpec, Series};
+use super::forecast::{FitError, Forecast, Forecaster, quantile};
+
+/// How the forest is grown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    pub trees: usize,
+    pub max_depth: u16,
+    pub min_samples_leaf: usize,
+    /// The quantile of the out-of-bag residuals added for the upper forecast.
+    pub q: f64,
+    pub seed: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams { trees: 50, max_depth: 12, min_samples_leaf: 5, q: 0.9, seed: 7 }
+    }
+}
+
+type Inner = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+
+/// A fitted forest and the margin of its upper quantile.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FittedForest {
+    forest: Inner,
+    pub margin: f64,
+    width: usize,
+}
+
+fn matrix<D: Data<Elem = f64>>(x: &ArrayBase<D, Ix2>) -> Result<DenseMatrix<f64>, linfa::Error> {
+    let rows: Vec<Vec<f64>> = x.outer_iter().map(|r| r.to_vec()).collect();
+    DenseMatrix::from_2d_vec(&rows).map_err(|e| linfa::Error::Parameters(format!("feature matrix: {e}")))
+}
+
+impl<D: Data<Elem = f64>> Fit<ArrayBase<D, Ix2>, Array1<f64>, linfa::Error> for ForestParams {
+    type Object = FittedForest;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, Array1<f64>>) -> Result<FittedForest, linfa::Error> {
+        if dataset.nsamples() < 2 * self.min_samples_leaf.max(1) {
+            return Err(linfa::Error::NotEnoughSamples);
+        }
+        let x = matrix(dataset.records())?;
+        let y: Vec<f64> = dataset.targets().to_vec();
+        let params = RandomForestRegressorParameters::default()
+            .with_n_trees(self.trees)
+            .with_max_depth(self.max_depth)
+            .with_min_samples_leaf(self.min_samples_leaf)
+            .with_keep_samples(true)
+            .with_seed(self.seed);
+        let forest = Inner::fit(&x, &y, params).map_err(|e| linfa::Error::Parameters(format!("forest: {e}")))?;
+        // Out-of-bag predictions are honest residuals without a held-out split.
+        let oob = forest.predict_oob(&x).map_err(|e| linfa::Error::Parameters(format!("forest out-of-bag: {e}")))?;
+        let mut residuals: Vec<f64> = y.iter().zip(&oob).map(|(a, p)| a - p).collect();
+        let margin = quantile(&mut residuals, self.q).max(0.0);
+        Ok(FittedForest { forest, margin, width: dataset.nfeatures() })
+    }
+}
+
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for FittedForest {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<f64>) {
+        assert_eq!(x.ncols(), self.width, "the forest was fitted on {} features", self.width);
+        let predicted = matrix(x).ok().and_then(|m| self.forest.predict(&m).ok()).unwrap_or_else(|| vec![f64::NAN; x.nrows()]);
+        for (slot, v) in y.iter_mut().zip(predicted) {
+            *slot = v;
+        }
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<f64> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+/// The forest as a [`Forecaster`] over a feature set.
+pub struct ForestForecaster {
+    pub features: FeatureSpec,
+    pub params: ForestParams,
+    pub fitted: Option<FittedForest>,
+}
+
+impl ForestForecaster {
+    pub fn new(features: FeatureSpec, params: ForestParams) -> ForestForecaster {
+        ForestForecaster { features, params, fitted: None }
+    }
+}
+
+/// Fits linfa-style `params` on the rows of `range`: the one path both learned forecasters take.
+pub(super) fn fit_rows<P, O, E>(params: &P, features: &FeatureSpec, series: &Series, range: std::ops::Range<usize>, what: &str) -> Result<O, FitError>
+where
+    P: Fit<Array2<f64>, Array1<f64>, E, Object = O>,
+    E: std::error::Error + From<linfa::Error>,
+{
+    let (x, y, _) = features.training_set(series, range);
+    if y.len() < 30 {
+        return Err(FitError(format!("{what}: {} usable points in the window, 30 needed (gaps and the week of lags count against it)", y.len())));
+    }
+    params.fit(&Dataset::new(x, y)).map_err(|e| FitError(format!("{what}: {e}")))
+}
+
+impl Forecaster for ForestForecaster {
+    fn name(&self) -> &'static str {
+        "random-forest"
+    }
+
+    fn horizon(&self) -> usize {
+        self.features.horizon
+    }
+
+    fn fit(&mut self, series: &Series, range: std::ops::Range<usize>) -> Result<(), FitError> {
+        self.fitted = Some(fit_rows(&self.params, &self.features, series, range, "random forest")?);
+        Ok(())
+    }
+
+    fn predict(&self, series: &Series, at: usize) -> Option<Forecast> {
+        let fitted = self.fitted.as_ref()?;
+        let row = self.features.row(series, at)?;
+        let x = Array2::from_shape_vec((1, row.len()), row).ok()?;
+        let mean = fitted.predict(&x)[0];
+        mean.is_finite().then_some(Forecast { mean, upper: mean + fitted.margin })
+    }
+}
