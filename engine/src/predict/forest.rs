@@ -1,7 +1,8 @@
 //! The random-forest forecaster: smartcore's `RandomForestRegressor` (linfa 0.8 ships no
 //! regression forest) wrapped to speak linfa's `Fit` / `Predict` on `Dataset`s like the rest,
-//! with the upper quantile from its out-of-bag residuals. Serializable, so a model version
-//! can be stored and restored exactly.
+//! with the upper quantile from the residuals on the newest rows of a first fit that did not
+//! see them (out-of-bag residuals would need the forest to keep every tree's sample: ~17 MiB
+//! per stored model at 43,200 rows). Serializable, so a model version is restored exactly.
 
 use linfa::prelude::*;
 use linfa::DatasetBase;
@@ -52,19 +53,21 @@ impl<D: Data<Elem = f64>> Fit<ArrayBase<D, Ix2>, Array1<f64>, linfa::Error> for 
         if dataset.nsamples() < 2 * self.min_samples_leaf.max(1) {
             return Err(linfa::Error::NotEnoughSamples);
         }
-        let x = matrix(dataset.records())?;
+        let records = dataset.records();
         let y: Vec<f64> = dataset.targets().to_vec();
         let params = RandomForestRegressorParameters::default()
             .with_n_trees(self.trees)
             .with_max_depth(self.max_depth)
             .with_min_samples_leaf(self.min_samples_leaf)
-            .with_keep_samples(true)
             .with_seed(self.seed);
-        let forest = Inner::fit(&x, &y, params).map_err(|e| linfa::Error::Parameters(format!("forest: {e}")))?;
-        // Out-of-bag predictions are honest residuals without a held-out split.
-        let oob = forest.predict_oob(&x).map_err(|e| linfa::Error::Parameters(format!("forest out-of-bag: {e}")))?;
-        let mut residuals: Vec<f64> = y.iter().zip(&oob).map(|(a, p)| a - p).collect();
+        let grow = |x: &DenseMatrix<f64>, y: &Vec<f64>| Inner::fit(x, y, params.clone()).map_err(|e| linfa::Error::Parameters(format!("forest: {e}")));
+        // The upper margin: residuals on the newest 15 % from a forest grown on the rest.
+        let cut = y.len() * 85 / 100;
+        let early = grow(&matrix(&records.slice(ndarray::s![..cut, ..]))?, &y[..cut].to_vec())?;
+        let predicted = early.predict(&matrix(&records.slice(ndarray::s![cut.., ..]))?).map_err(|e| linfa::Error::Parameters(format!("forest: {e}")))?;
+        let mut residuals: Vec<f64> = y[cut..].iter().zip(&predicted).map(|(a, p)| a - p).collect();
         let margin = quantile(&mut residuals, self.q).max(0.0);
+        let forest = grow(&matrix(records)?, &y)?;
         Ok(FittedForest { forest, margin, width: dataset.nfeatures() })
     }
 }
