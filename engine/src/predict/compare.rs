@@ -79,6 +79,17 @@ pub fn forecaster(p: &PredictiveSpec, polling: u32, step: i64) -> Box<dyn Foreca
     }
 }
 
+/// The forecaster for a live object: seasonal lags only where `history` can fill them.
+pub fn forecaster_for_history(p: &PredictiveSpec, polling: u32, history: &Series) -> Box<dyn Forecaster> {
+    let horizon = ((p.horizon_secs(polling) as i64 + history.step - 1) / history.step).max(1) as usize + 1;
+    let features = FeatureSpec::for_history(horizon, history.len() as i64 * history.step);
+    match p.model {
+        Model::RandomForest => Box::new(ForestForecaster::new(features, ForestParams { q: p.quantile, ..Default::default() })),
+        Model::Linear => Box::new(LinearForecaster::new(features, p.quantile)),
+        Model::SeasonalNaive => Box::new(SeasonalNaive::new("seasonal-naive-day", (86_400 / history.step).max(1) as usize, horizon, p.quantile)),
+    }
+}
+
 /// Fits on `train` and replays the object and its baselines over `setup.range`.
 pub fn compare(series: &Series, spec: &ScaledObjectSpec, setup: &Setup, train: std::ops::Range<usize>, progress: &dyn Fn(&str)) -> Result<Report> {
     let predictive = spec.predictive.clone().unwrap_or(PredictiveSpec { mode: PredictiveMode::On, ..serde_json::from_value(serde_json::json!({})).expect("defaults") });

@@ -65,17 +65,31 @@ pub struct FeatureSpec {
     pub lags: Vec<usize>,
     /// Rolling windows in slots, ending at the point.
     pub windows: Vec<usize>,
+    /// Seasonal lags in seconds: the value this long before the target time.
+    pub seasons: Vec<i64>,
+    /// Cycles (seconds: a day, a week) whose phase at the target time is a feature (sin, cos).
+    pub cycles: Vec<i64>,
 }
 
 impl FeatureSpec {
     /// Lags 0–3 and 6, windows of 5, 15 and 60 slots: a sensible set at 1-minute slots.
     pub fn standard(horizon: usize) -> FeatureSpec {
-        FeatureSpec { horizon, lags: vec![0, 1, 2, 3, 6], windows: vec![5, 15, 60] }
+        FeatureSpec { horizon, lags: vec![0, 1, 2, 3, 6], windows: vec![5, 15, 60], seasons: vec![86_400, 7 * 86_400], cycles: vec![86_400, 7 * 86_400] }
+    }
+
+    /// The standard set without the seasonal lags and cycles that `history_secs` of history
+    /// cannot cover twice (a young object learns without "a week ago" until it has two weeks;
+    /// a cycle seen in part only is a trend a linear model would extrapolate).
+    pub fn for_history(horizon: usize, history_secs: i64) -> FeatureSpec {
+        let mut f = FeatureSpec::standard(horizon);
+        f.seasons.retain(|back| 2 * back <= history_secs);
+        f.cycles.retain(|period| 2 * period <= history_secs);
+        f
     }
 
     /// How many features a row has.
     pub fn width(&self) -> usize {
-        self.lags.len() + 3 * self.windows.len() + 4 + 2
+        self.lags.len() + 3 * self.windows.len() + 2 * self.cycles.len() + self.seasons.len()
     }
 
     /// The features at slot `t` for the value at `t + horizon`, from values at slots ≤ `t`
@@ -99,14 +113,16 @@ impl FeatureSpec {
         }
         // The calendar of the time forecast (known in advance, not data).
         let target = s.time(t as usize + self.horizon);
-        let day = (target.rem_euclid(86_400)) as f64 / 86_400.0;
-        let week = ((target.div_euclid(86_400) + 3).rem_euclid(7)) as f64 / 7.0; // 0 = Monday
-        let tau = std::f64::consts::TAU;
-        row.extend([(tau * day).sin(), (tau * day).cos(), (tau * week).sin(), (tau * week).cos()]);
+        for period in &self.cycles {
+            // Unix time 0 was a Thursday: shift by 3 days so a week's phase 0 is Monday.
+            let phase = (target + if *period == 7 * 86_400 { 3 * 86_400 } else { 0 }).rem_euclid(*period) as f64 / *period as f64;
+            let angle = std::f64::consts::TAU * phase;
+            row.extend([angle.sin(), angle.cos()]);
+        }
         // The same time one day and one week before the target: at or before t when the
         // horizon is shorter than a day; else the latest value (a gap stays a gap).
-        for back in [86_400, 7 * 86_400] {
-            let i = t + self.horizon as isize - s.slots(back) as isize;
+        for back in &self.seasons {
+            let i = t + self.horizon as isize - s.slots(*back) as isize;
             row.push(s.at(i.min(t))?);
         }
         Some(row)

@@ -10,6 +10,7 @@ pub mod features;
 pub mod forecast;
 pub mod forest;
 pub mod linear;
+pub mod live;
 pub mod replay;
 pub mod trace_csv;
 

@@ -167,6 +167,10 @@ impl Engine {
                 for old in std::mem::replace(&mut *slot.push_tasks.lock().expect("push tasks lock"), tasks) {
                     old.abort();
                 }
+                // A new predictive spec starts a new predictor (its history and model go).
+                if obj.stored.spec.predictive != stored.spec.predictive || obj.stored.spec.polling_interval != stored.spec.polling_interval {
+                    obj.predictor = super::object::predictor_for(&stored);
+                }
                 obj.stored = stored;
                 for old in std::mem::replace(&mut obj.scalers, scalers) {
                     old.close().await;

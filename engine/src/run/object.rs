@@ -29,6 +29,8 @@ pub(super) struct ObjectRuntime {
     pub(super) persisted: ObjectState,
     /// The last poll found this instance on standby: reload the state when it leads again.
     pub(super) standby: bool,
+    /// `spec.predictive` (not off): the first trigger's history and its model.
+    pub(super) predictor: Option<crate::predict::live::Predictor>,
 }
 
 /// How stale a stored lastActiveTime may get while a source stays active: a restart then
@@ -96,7 +98,6 @@ impl std::fmt::Debug for ObjectExtras {
 impl ObjectRuntime {
     pub(super) fn new(stored: StoredObject, scalers: Vec<Arc<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
         ObjectRuntime {
-            stored,
             scalers,
             state: decide::State::new(now),
             override_,
@@ -106,8 +107,16 @@ impl ObjectRuntime {
             hpa_applied: false,
             persisted: ObjectState::default(),
             standby: false,
+            predictor: predictor_for(&stored),
+            stored,
         }
     }
+}
+
+/// A predictor when the spec asks for one.
+pub(super) fn predictor_for(stored: &StoredObject) -> Option<crate::predict::live::Predictor> {
+    let p = stored.spec.predictive.clone().filter(|p| p.mode != crate::predict::config::PredictiveMode::Off)?;
+    Some(crate::predict::live::Predictor::new(p, stored.spec.polling_interval))
 }
 
 /// One object in the engine: its runtime behind its own lock (so its polls never overlap)

@@ -74,7 +74,7 @@ impl Engine {
             obj.override_ = None;
         }
         let override_input = obj.override_.as_ref().map(|o| o.input);
-        let decision = decide::decide(
+        let mut decision = decide::decide(
             &obj.state,
             &Inputs {
                 spec: &obj.stored.spec,
@@ -86,6 +86,27 @@ impl Engine {
             },
             now,
         );
+        // The forecast of the first trigger's metric raises the answer ahead of load (direct
+        // mode, where decide's answer is the target's replicas); in hpa mode it says only
+        // what it would do until the served metric carries it.
+        let direct = self.direct(&obj.stored);
+        if let Some(p) = obj.predictor.as_mut() {
+            let first = inputs.first().and_then(|t| Some((t.spec.target, t.reading.as_ref().ok()?.0.first()?.value)));
+            if let Some((_, value)) = first {
+                p.observe(now.timestamp(), value);
+            }
+            p.poll_training(now.timestamp());
+            if let Some((target, _)) = first {
+                let spec = &obj.stored.spec;
+                if direct {
+                    p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count);
+                } else {
+                    let mode = std::mem::replace(&mut p.spec.mode, crate::predict::config::PredictiveMode::ForecastOnly);
+                    p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count);
+                    p.spec.mode = mode;
+                }
+            }
+        }
         let wrote = self.actuate(&cluster, obj, &decision, current).await.map_err(count_failure)?;
         self.inner.metrics.desired_replicas.get_or_create(&object_labels).set(decision.replicas as i64);
         self.inner.metrics.paused.get_or_create(&object_labels).set((decision.state.phase == Phase::Paused) as i64);
