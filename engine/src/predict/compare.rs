@@ -67,26 +67,24 @@ pub fn reactive_sweep(spec: &ScaledObjectSpec) -> Vec<(String, ScaledObjectSpec)
     out
 }
 
-/// The forecaster a predictive spec asks for, at the series' step.
+/// The forecaster a predictive spec asks for, at the series' step, on every feature.
 pub fn forecaster(p: &PredictiveSpec, polling: u32, step: i64) -> Box<dyn Forecaster> {
-    // One slot more than the horizon: forecasts are made from the last complete slot.
-    let horizon = ((p.horizon_secs(polling) as i64 + step - 1) / step).max(1) as usize + 1;
-    let features = FeatureSpec::standard(horizon);
-    match p.model {
-        Model::RandomForest => Box::new(ForestForecaster::new(features, ForestParams { q: p.quantile, ..Default::default() })),
-        Model::Linear => Box::new(LinearForecaster::new(features, p.quantile)),
-        Model::SeasonalNaive => Box::new(SeasonalNaive::new("seasonal-naive-day", (86_400 / step).max(1) as usize, horizon, p.quantile)),
-    }
+    build(p, step, |h| FeatureSpec::standard(h), polling)
 }
 
-/// The forecaster for a live object: seasonal lags only where `history` can fill them.
+/// The forecaster for a live object: seasonal lags and cycles only where `history` covers them.
 pub fn forecaster_for_history(p: &PredictiveSpec, polling: u32, history: &Series) -> Box<dyn Forecaster> {
-    let horizon = ((p.horizon_secs(polling) as i64 + history.step - 1) / history.step).max(1) as usize + 1;
-    let features = FeatureSpec::for_history(horizon, history.len() as i64 * history.step);
+    let span = history.len() as i64 * history.step;
+    build(p, history.step, |h| FeatureSpec::for_history(h, span), polling)
+}
+
+fn build(p: &PredictiveSpec, step: i64, features: impl Fn(usize) -> FeatureSpec, polling: u32) -> Box<dyn Forecaster> {
+    // One slot more than the horizon: forecasts are made from the last complete slot.
+    let horizon = ((p.horizon_secs(polling) as i64 + step - 1) / step).max(1) as usize + 1;
     match p.model {
-        Model::RandomForest => Box::new(ForestForecaster::new(features, ForestParams { q: p.quantile, ..Default::default() })),
-        Model::Linear => Box::new(LinearForecaster::new(features, p.quantile)),
-        Model::SeasonalNaive => Box::new(SeasonalNaive::new("seasonal-naive-day", (86_400 / history.step).max(1) as usize, horizon, p.quantile)),
+        Model::RandomForest => Box::new(ForestForecaster::new(features(horizon), ForestParams { q: p.quantile, ..Default::default() })),
+        Model::Linear => Box::new(LinearForecaster::new(features(horizon), p.quantile)),
+        Model::SeasonalNaive => Box::new(SeasonalNaive::new("seasonal-naive-day", (86_400 / step).max(1) as usize, horizon, p.quantile)),
     }
 }
 
