@@ -99,17 +99,13 @@ impl ForestForecaster {
     }
 }
 
-/// Fits linfa-style `params` on the rows of `range`: the one path both learned forecasters take.
-pub(super) fn fit_rows<P, O, E>(params: &P, features: &FeatureSpec, series: &Series, range: std::ops::Range<usize>, what: &str) -> Result<O, FitError>
-where
-    P: Fit<Array2<f64>, Array1<f64>, E, Object = O>,
-    E: std::error::Error + From<linfa::Error>,
-{
+/// Fits the forest on the rows of `range` that have all their features and a target.
+fn fit_rows(params: &ForestParams, features: &FeatureSpec, series: &Series, range: std::ops::Range<usize>) -> Result<FittedForest, FitError> {
     let (x, y, _) = features.training_set(series, range);
     if y.len() < 30 {
-        return Err(FitError(format!("{what}: {} usable points in the window, 30 needed (gaps and the week of lags count against it)", y.len())));
+        return Err(FitError(format!("random forest: {} usable points in the window, 30 needed (gaps and the week of lags count against it)", y.len())));
     }
-    params.fit(&Dataset::new(x, y)).map_err(|e| FitError(format!("{what}: {e}")))
+    params.fit(&Dataset::new(x, y)).map_err(|e| FitError(format!("random forest: {e}")))
 }
 
 impl Forecaster for ForestForecaster {
@@ -122,7 +118,7 @@ impl Forecaster for ForestForecaster {
     }
 
     fn fit(&mut self, series: &Series, range: std::ops::Range<usize>) -> Result<(), FitError> {
-        self.fitted = Some(fit_rows(&self.params, &self.features, series, range, "random forest")?);
+        self.fitted = Some(fit_rows(&self.params, &self.features, series, range)?);
         Ok(())
     }
 
