@@ -102,7 +102,11 @@ fn features(window: &[f64], value: f64) -> [f64; N] {
     let mean = window.iter().sum::<f64>() / window.len().max(1) as f64;
     let sd = (window.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / window.len().max(1) as f64).sqrt().max(1.0);
     let last = window.last().copied().unwrap_or(value).max(1.0);
-    [(value.max(0.0) + 1.0).ln() - (med + 1.0).ln(), (value.max(0.0) + 1.0).ln() - (max + 1.0).ln(), (value - mean) / sd, (value.max(0.0) + 1.0).ln() - (last + 1.0).ln()]
+    let raw = [(value.max(0.0) + 1.0).ln() - (med + 1.0).ln(), (value.max(0.0) + 1.0).ln() - (max + 1.0).ln(), (value - mean) / sd, (value.max(0.0) + 1.0).ln() - (last + 1.0).ln()];
+    // Rounded to 1e-6: the forest draws each split uniformly between a node's min and max,
+    // and rand's uniform sampler all but never returns for two values an ulp apart (a
+    // noiseless series gives such pairs); rounded, they are equal or far enough apart.
+    raw.map(|x| if x.is_finite() { (x * 1e6).round() / 1e6 } else { 0.0 })
 }
 
 /// An Isolation Forest over a metric's windowed features, with its threshold.
@@ -120,7 +124,11 @@ impl Detector {
         if points.len() < 64 {
             return Err(format!("{} points with {window} before them; 64 needed to train the anomaly detector", points.len()));
         }
-        let options = ForestOptions { n_trees: seed_trees.max(10), sample_size: 256.min(points.len()), max_tree_depth: None, extension_level: 1 };
+        // Depth capped at log2(sample) as in the original algorithm: identical points (a flat
+        // metric) can never be isolated, and uncapped trees never stop growing on them.
+        let sample_size = 256.min(points.len());
+        let depth = (sample_size as f64).log2().ceil() as usize;
+        let options = ForestOptions { n_trees: seed_trees.max(10), sample_size, max_tree_depth: Some(depth), extension_level: 1 };
         let forest = Forest::from_slice(&points, &options).map_err(|e| format!("isolation forest: {e:?}"))?;
         Ok(Detector { forest, window, threshold })
     }
@@ -173,5 +181,12 @@ mod tests {
         assert!(spike > normal + 0.1, "spike {spike:.2} vs normal {normal:.2}");
         assert!(d.check(recent, history[3_999] * 8.0).is_some());
         assert!(d.check(recent, history[4_000]).is_none());
+    }
+
+    #[test]
+    fn a_flat_metric_trains_and_a_step_off_it_scores_higher() {
+        let flat = vec![42.0; 2_000];
+        let d = Detector::train(&flat, 30, 0.65, 50).expect("a flat history trains (it used to grow trees forever)");
+        assert!(d.score(&flat, 4_200.0) > d.score(&flat, 42.0));
     }
 }

@@ -18,9 +18,14 @@ pub struct Columns {
     pub step: Option<i64>,
 }
 
-fn parse_time(s: &str) -> Option<i64> {
+/// RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (taken as UTC, NAB's form) or unix seconds.
+pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
-    DateTime::parse_from_rfc3339(s).map(|t| t.timestamp()).ok().or_else(|| s.parse::<f64>().ok().filter(|v| *v > 1e8).map(|v| v as i64))
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .ok()
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc().timestamp()))
+        .or_else(|| s.parse::<f64>().ok().filter(|v| *v > 1e8).map(|v| v as i64))
 }
 
 /// Reads `text` (named `name` in errors) into a series; errors name the row and column.
@@ -83,6 +88,8 @@ mod tests {
         assert_eq!(s.start, 804_571_200);
         let s = read("plain", "v\n1\n2\n3\n", &Columns { step: Some(300), ..Default::default() }).unwrap();
         assert_eq!((s.step, s.len()), (300, 3));
+        let nab = read("nab", "timestamp,value\n2014-04-01 00:00:00,20.0\n2014-04-01 00:05:00,21.0\n", &Columns::default()).unwrap();
+        assert_eq!((nab.start, nab.step), (1_396_310_400, 300));
         let unix = read("unix", "t,x,y\n1700000000,a,5\n1700000060,b,6\n", &Columns::default()).unwrap();
         assert_eq!(unix.values, vec![Some(5.0), Some(6.0)]);
         let err = read("nasa", csv, &Columns { value: Some("rps".into()), ..Default::default() }).unwrap_err().to_string();
