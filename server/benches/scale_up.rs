@@ -17,9 +17,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{curl_url, serve_against};
-use testenv::ControlPlane;
-use testenv::k8s::{create_yaml, deployment, eventually, install_crds, namespace, replicas};
+use common::{control_plane, curl_url, serve_against};
+use testenv::k8s::{create_yaml, deployment, eventually, replicas};
 use testenv::rabbitmq::RabbitMq;
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -58,11 +57,7 @@ async fn main() {
     let per_replica = 5;
     let max = 10;
     let broker = RabbitMq::start().expect("RabbitMQ starts");
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     let _served = serve_against(&cp, &client, "warn").await;
     let host = format!("amqp://guest:guest@127.0.0.1:{}/", broker.amqp_port);
     let full = (messages.div_ceil(per_replica) as i32).min(max);

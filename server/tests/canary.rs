@@ -12,14 +12,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{KEY, curl_url, get, serve_against, swell};
+use common::{KEY, control_plane, curl_url, get, serve_against, swell};
 use engine::crd::ScaledJob;
 use engine::spec::ScaledObject;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
-use testenv::ControlPlane;
-use testenv::k8s::{create_yaml, deployment, eventually, install_crds, namespace, replicas};
+use testenv::k8s::{create_yaml, deployment, eventually, replicas};
 use testenv::rabbitmq::RabbitMq;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -72,11 +71,7 @@ async fn no_planted_secret_shows_anywhere_swell_writes() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://probe:{URL_USER}@127.0.0.1:{closed}/m?token={URL_QUERY}&page=1");
 
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     for d in ["a", "c", "d", "e"] {
         deployment(&client, "shop", d, 0).await;
     }

@@ -7,22 +7,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{curl, free_port, get, run, serve_against, swell};
+use common::{control_plane, curl, free_port, get, run, serve_against, swell};
 use engine::spec::ScaledObject;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, DeleteParams, PostParams};
-use testenv::ControlPlane;
-use testenv::k8s::{MetricEndpoint, create_yaml, deployment, eventually, install_crds, namespace, replicas};
+use testenv::k8s::{MetricEndpoint, create_yaml, deployment, eventually, replicas};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_controller_scales_from_swells_external_metric() {
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(35).await;
 
@@ -80,11 +75,7 @@ fn so(name: &str, spec: serde_json::Value) -> ScaledObject {
 /// refused, and a switch to direct mode removing the HPA in the same change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_mode_does_what_keda_does() {
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     for d in ["api", "mods", "legacy", "typed"] {
         deployment(&client, "shop", d, 0).await;
     }
@@ -195,11 +186,7 @@ async fn hpa_mode_does_what_keda_does() {
 /// authorizes; the real HPA controller still reads through the aggregator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_api_admits_only_the_aggregator_and_authorized_callers() {
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     deployment(&client, "shop", "web", 0).await;
     let metric = MetricEndpoint::start(35).await;
     let served = serve_against(&cp, &client, "warn").await;
@@ -252,11 +239,7 @@ async fn the_metrics_api_admits_only_the_aggregator_and_authorized_callers() {
 /// the ScaledObject deletes that HPA and puts the target back at the replicas it had before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hpa_taken_over_on_purpose_and_the_original_replicas_restored() {
-    let cp = ControlPlane::start().expect("control plane starts");
-    let client = cp.client().await;
-    install_crds(&client, engine::crd::all()).await;
-    namespace(&client, "shop").await;
-    namespace(&client, "swell").await;
+    let (cp, client) = control_plane().await;
     deployment(&client, "shop", "old", 2).await;
     create_yaml(&client, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: old-hpa, namespace: shop}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: old}, minReplicas: 2, maxReplicas: 3, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]}\n").await;
     let metric = MetricEndpoint::start(35).await;

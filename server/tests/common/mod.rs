@@ -100,6 +100,16 @@ impl Served {
     }
 }
 
+/// A fresh control plane with Swell's CRDs and the `shop` and `swell` namespaces.
+pub async fn control_plane() -> (testenv::ControlPlane, kube::Client) {
+    let cp = testenv::ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    testenv::k8s::install_crds(&client, engine::crd::all()).await;
+    testenv::k8s::namespace(&client, "shop").await;
+    testenv::k8s::namespace(&client, "swell").await;
+    (cp, client)
+}
+
 /// Registers the control plane as cluster `east` of tenant `team` (`swell cluster add`) and
 /// starts `swell serve` at the log filter `log`.
 pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, log: &str) -> Served {
