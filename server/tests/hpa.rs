@@ -261,7 +261,16 @@ async fn an_hpa_taken_over_on_purpose_and_the_original_replicas_restored() {
     assert_eq!(metrics.len(), 1, "the CPU metric is gone: {metrics:?}");
     assert_eq!(metrics[0].external.as_ref().map(|e| e.metric.name.as_str()), Some("s0-metrics-api-0"));
     assert!(hpas.get_opt("swell-hpa-old").await.unwrap().is_none(), "a second HPA beside the taken one");
-    eventually("old at 4", WAIT, || async { (replicas(&client, "shop", "old").await == 4).then_some(()) }).await;
+    // The HPA controller reads Swell's metric through the aggregator; once it has, old goes
+    // to 4. (Flaked once in four runs waiting 60 s for 4; on a timeout the HPA's status says why.)
+    let started = std::time::Instant::now();
+    while replicas(&client, "shop", "old").await != 4 {
+        if started.elapsed() > Duration::from_secs(120) {
+            let status = hpas.get("old-hpa").await.ok().and_then(|h| h.status);
+            panic!("old not at 4 after 120 s (at {}); old-hpa status: {status:?}", replicas(&client, "shop", "old").await);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let status = eventually("originalReplicaCount in the status", WAIT, || async { api.get("old").await.ok()?.status?.original_replica_count }).await;
     assert_eq!(status, 2);
 
