@@ -23,8 +23,26 @@ pub struct ControlPlane {
     pub token: String,
 }
 
-pub(crate) fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A port no one listens on, for a server a test is about to start.
+///
+/// Not port 0's answer: that comes from the kernel's ephemeral range, which outgoing
+/// connections also draw from, so a client of another test could take the port between
+/// this call and the server's bind (etcd failed once with "address already in use").
+/// Ports come from below the ephemeral range instead, each handed out once per process,
+/// from a starting point that differs per process.
+pub fn free_port() -> io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000; // up to 32,000, below Linux's default ephemeral range (32,768–60,999)
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::other(format!("no free port between {LOW} and {}", LOW + SPAN)))
 }
 
 /// The folder with `etcd`, `kube-apiserver` and `kube-controller-manager`, built on first use

@@ -22,7 +22,7 @@ pub fn run(cmd: &mut Command) -> (i32, String) {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    testenv::free_port().expect("a free port")
 }
 
 pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
