@@ -108,11 +108,18 @@ install_npm() {
 }
 
 # target/ lives in the cache, one folder per (Cargo.lock, rustc) pair; the newest two are kept.
+# A new pair starts from the newest folder, moved (cargo rebuilds only what changed), so a
+# new dependency costs its own build, not a cold one.
 link_target() {
   [ -e target ] && [ ! -L target ] && return 0
-  local key dir
+  local key dir newest
   key=$( (cat Cargo.lock; rustc -V) | sha256sum | cut -c1-16)
   dir="$CACHE/target-$key"
+  newest=$(ls -dt "$CACHE"/target-* 2>/dev/null | head -n 1)
+  if [ ! -d "$dir" ] && [ -n "$newest" ]; then
+    say "target: moving $(basename "$newest") to target-$key (Cargo.lock or rustc changed)"
+    mv "$newest" "$dir"
+  fi
   mkdir -p "$dir"
   touch "$dir"
   ln -sfn "$dir" target

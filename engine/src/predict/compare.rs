@@ -78,9 +78,14 @@ pub fn forecaster_for_history(p: &PredictiveSpec, polling: u32, history: &Series
     build(p, history.step, |h| FeatureSpec::for_history(h, span), polling)
 }
 
+/// The horizon in slots of `step` seconds: the spec's horizon rounded up, and one slot more
+/// (forecasts are made from the last complete slot).
+pub fn horizon_slots(p: &PredictiveSpec, polling: u32, step: i64) -> usize {
+    ((p.horizon_secs(polling) as i64 + step - 1) / step).max(1) as usize + 1
+}
+
 fn build(p: &PredictiveSpec, step: i64, features: impl Fn(usize) -> FeatureSpec, polling: u32) -> Box<dyn Forecaster> {
-    // One slot more than the horizon: forecasts are made from the last complete slot.
-    let horizon = ((p.horizon_secs(polling) as i64 + step - 1) / step).max(1) as usize + 1;
+    let horizon = horizon_slots(p, polling, step);
     match p.model {
         Model::RandomForest => Box::new(ForestForecaster::new(features(horizon), ForestParams { q: p.quantile, ..Default::default() })),
         Model::Linear => Box::new(LinearForecaster::new(features(horizon), p.quantile)),

@@ -58,7 +58,7 @@ impl Series {
 }
 
 /// Which features, for a forecast `horizon` slots ahead.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSpec {
     pub horizon: usize,
     /// Lags in slots back from the point (0 is the point itself).

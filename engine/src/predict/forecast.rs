@@ -18,13 +18,15 @@ pub struct FitError(pub String);
 
 /// Fit on a window of a series, then forecast `horizon` slots ahead of any point.
 pub trait Forecaster: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     fn horizon(&self) -> usize;
     /// Learns from the slots in `range` (targets inside the range only).
     fn fit(&mut self, series: &Series, range: std::ops::Range<usize>) -> Result<(), FitError>;
     /// The forecast for `at + horizon` from data at or before `at`; `None` when the data it
     /// needs is missing there.
     fn predict(&self, series: &Series, at: usize) -> Option<Forecast>;
+    /// The fitted model as bytes for SQL ([`super::stored`]), restored exactly by `decode`.
+    fn encode(&self) -> Result<Vec<u8>, String>;
 }
 
 /// Mean absolute error and mean absolute percentage error (over points with a non-zero
@@ -65,8 +67,9 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 /// Tomorrow looks like today (or next week like this week): the value one `period` before
 /// the target; the upper quantile adds the `q` quantile of its errors on the fitted window.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SeasonalNaive {
-    name: &'static str,
+    name: String,
     period: usize,
     horizon: usize,
     q: f64,
@@ -75,14 +78,14 @@ pub struct SeasonalNaive {
 
 impl SeasonalNaive {
     /// `period_slots`: a day or a week in slots of the series it will see.
-    pub fn new(name: &'static str, period_slots: usize, horizon: usize, q: f64) -> SeasonalNaive {
-        SeasonalNaive { name, period: period_slots.max(horizon), horizon, q, margin: 0.0 }
+    pub fn new(name: &str, period_slots: usize, horizon: usize, q: f64) -> SeasonalNaive {
+        SeasonalNaive { name: name.to_string(), period: period_slots.max(horizon), horizon, q, margin: 0.0 }
     }
 }
 
 impl Forecaster for SeasonalNaive {
-    fn name(&self) -> &'static str {
-        self.name
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn horizon(&self) -> usize {
@@ -104,6 +107,10 @@ impl Forecaster for SeasonalNaive {
     fn predict(&self, series: &Series, at: usize) -> Option<Forecast> {
         let mean = series.at((at + self.horizon) as isize - self.period as isize)?;
         Some(Forecast { mean, upper: mean + self.margin })
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        super::stored::encode(&super::stored::StoredRef::SeasonalNaive(self))
     }
 }
 

@@ -87,6 +87,7 @@ impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for Fit
 }
 
 /// The forest as a [`Forecaster`] over a feature set.
+#[derive(Serialize, Deserialize)]
 pub struct ForestForecaster {
     pub features: FeatureSpec,
     pub params: ForestParams,
@@ -109,7 +110,7 @@ fn fit_rows(params: &ForestParams, features: &FeatureSpec, series: &Series, rang
 }
 
 impl Forecaster for ForestForecaster {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "random-forest"
     }
 
@@ -128,5 +129,9 @@ impl Forecaster for ForestForecaster {
         let x = Array2::from_shape_vec((1, row.len()), row).ok()?;
         let mean = fitted.predict(&x)[0];
         mean.is_finite().then_some(Forecast { mean, upper: mean + fitted.margin })
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        super::stored::encode(&super::stored::StoredRef::RandomForest(self))
     }
 }

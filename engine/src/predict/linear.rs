@@ -10,6 +10,7 @@ use super::features::{FeatureSpec, Series};
 use super::forecast::{FitError, Forecast, Forecaster, quantile};
 
 /// Per column: mean and standard deviation on the training rows; `None` for a constant column.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Scale(Vec<Option<(f64, f64)>>);
 
 impl Scale {
@@ -32,6 +33,7 @@ impl Scale {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct LinearForecaster {
     pub features: FeatureSpec,
     q: f64,
@@ -45,7 +47,7 @@ impl LinearForecaster {
 }
 
 impl Forecaster for LinearForecaster {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "linear"
     }
 
@@ -77,5 +79,9 @@ impl Forecaster for LinearForecaster {
         let x = scale.apply(&Array2::from_shape_vec((1, row.len()), row).ok()?);
         let mean = model.predict(&x)[0];
         mean.is_finite().then_some(Forecast { mean, upper: mean + margin })
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        super::stored::encode(&super::stored::StoredRef::Linear(self))
     }
 }

@@ -1,24 +1,53 @@
 //! The forecast in the live loop: an object's predictor keeps its first trigger's metric on a
-//! minute grid, trains its model off the scaling path (`spawn_blocking`) once it has
-//! `minHistory` and again every [`RETRAIN`], and blends the forecast into the decision
-//! (`on`) or only says what it would have done (`forecastOnly`).
+//! minute grid (seeded from the samples in SQL at start), takes up the stored champion model,
+//! trains a challenger off the scaling path (`spawn_blocking`) once it has `minHistory` and
+//! again every [`RETRAIN`], records every version in SQL and uses a new one only if it beats
+//! the champion; it blends the forecast into the decision (`on`) or only says what it would
+//! have done (`forecastOnly`).
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
 use super::blend::{Bounds, blend};
+use super::champion::{Verdict, train_and_judge};
 use super::config::{PredictiveMode, PredictiveSpec};
 use super::features::Series;
 use super::forecast::{Forecast, Forecaster};
 use crate::decide::{Decision, Phase};
+use crate::store::{self, models::NewModelVersion};
 
 /// How often a model is trained again.
 pub const RETRAIN: i64 = 6 * 3600;
 /// The grid the live history is kept on.
-const STEP: i64 = 60;
+pub const STEP: i64 = 60;
 
 /// One training at a time per process: a thousand models due together queue here instead of
 /// taking every core from the polls.
 static TRAINING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Where an object's models and samples are kept.
+#[derive(Clone, Debug)]
+pub struct ModelSink {
+    pub db: DatabaseConnection,
+    pub object_id: i32,
+}
+
+/// What SQL had for a predictor at start: its history and its champion (if still usable).
+struct Restored {
+    samples: Vec<(i64, f64)>,
+    champion: Option<(Box<dyn Forecaster>, u32, i64)>,
+    note: Option<String>,
+}
+
+struct TrainOutcome {
+    model: Box<dyn Forecaster>,
+    version: u32,
+    verdict: Verdict,
+}
+
+type Task<T> = tokio::task::JoinHandle<Result<T, String>>;
 
 pub struct Predictor {
     pub spec: PredictiveSpec,
@@ -26,22 +55,59 @@ pub struct Predictor {
     history: Series,
     counts: Vec<u32>,
     model: Option<Arc<dyn Forecaster>>,
-    training: Option<tokio::task::JoinHandle<Result<Box<dyn Forecaster>, String>>>,
+    training: Option<Task<TrainOutcome>>,
+    restoring: Option<Task<Restored>>,
+    restored: bool,
     trained_at: Option<i64>,
-    /// Models trained so far (the one in use is this number).
+    /// The version of the model in use (0: none yet).
     pub version: u32,
-    /// The last training failure, said in words.
+    /// The newest version trained (used or not).
+    pub trained: u32,
+    /// The last training or restore failure, said in words.
     pub last_error: Option<String>,
+    /// How the last challenger was judged, in words.
+    pub last_verdict: Option<String>,
+    sink: Option<ModelSink>,
+    metric: Option<String>,
+}
+
+fn to_unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_unix(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
 }
 
 impl Predictor {
-    pub fn new(spec: PredictiveSpec, polling: u32) -> Predictor {
-        Predictor { spec, polling, history: Series { start: 0, step: STEP, values: Vec::new() }, counts: Vec::new(), model: None, training: None, trained_at: None, version: 0, last_error: None }
+    /// A predictor; with a sink it starts from SQL (samples and champion) and stores models.
+    pub fn new(spec: PredictiveSpec, polling: u32, sink: Option<ModelSink>) -> Predictor {
+        Predictor {
+            spec,
+            polling,
+            history: Series { start: 0, step: STEP, values: Vec::new() },
+            counts: Vec::new(),
+            model: None,
+            training: None,
+            restoring: None,
+            restored: sink.is_none(),
+            trained_at: None,
+            version: 0,
+            trained: 0,
+            last_error: None,
+            last_verdict: None,
+            sink,
+            metric: None,
+        }
     }
 
     /// Adds a reading at unix second `t` (readings in one minute are averaged).
     pub fn observe(&mut self, t: i64, value: f64) {
-        if !value.is_finite() {
+        self.put(t, value, 1);
+    }
+
+    fn put(&mut self, t: i64, value: f64, weight: u32) {
+        if !value.is_finite() || weight == 0 {
             return;
         }
         if self.history.values.is_empty() {
@@ -52,9 +118,9 @@ impl Predictor {
             self.history.values.resize(slot + 1, None);
             self.counts.resize(slot + 1, 0);
         }
-        let n = self.counts[slot] as f64;
-        self.history.values[slot] = Some(self.history.values[slot].map_or(value, |m| (m * n + value) / (n + 1.0)));
-        self.counts[slot] += 1;
+        let (n, w) = (self.counts[slot] as f64, weight as f64);
+        self.history.values[slot] = Some(self.history.values[slot].map_or(value, |m| (m * n + value * w) / (n + w)));
+        self.counts[slot] += weight;
         // Keep `history` seconds (and a slot for the one in progress).
         let keep = (self.spec.history as i64 / STEP) as usize + 1;
         if self.history.values.len() > keep {
@@ -65,39 +131,136 @@ impl Predictor {
         }
     }
 
+    /// Puts stored samples from before the first minute seen live in front of the history.
+    fn merge(&mut self, samples: &[(i64, f64)]) {
+        let mine = std::mem::replace(&mut self.history, Series { start: 0, step: STEP, values: Vec::new() });
+        let counts = std::mem::take(&mut self.counts);
+        let first_live = if mine.values.is_empty() { i64::MAX } else { mine.start };
+        for &(t, v) in samples.iter().filter(|(t, _)| *t < first_live) {
+            self.put(t, v, 1);
+        }
+        for (i, (v, n)) in mine.values.iter().zip(&counts).enumerate() {
+            if let Some(v) = v {
+                self.put(mine.start + i as i64 * STEP, *v, *n);
+            }
+        }
+    }
+
     fn span(&self) -> i64 {
         self.history.values.len() as i64 * STEP
     }
 
-    /// Takes up a finished training; starts one when due. Returns whether a new model came in.
-    pub fn poll_training(&mut self, now: i64) -> bool {
-        let mut swapped = false;
-        if self.training.as_ref().is_some_and(|t| t.is_finished()) {
-            let done = self.training.take().expect("checked");
-            match futures::FutureExt::now_or_never(done) {
-                Some(Ok(Ok(model))) => {
-                    self.model = Some(Arc::from(model));
-                    self.version += 1;
-                    self.last_error = None;
-                    swapped = true;
-                }
-                Some(Ok(Err(e))) => self.last_error = Some(e),
-                Some(Err(e)) => self.last_error = Some(format!("training stopped: {e}")),
-                None => {}
+    /// Whether a model is in use.
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Trains again at the next poll (the CLI's and dashboard's "retrain").
+    pub fn retrain_now(&mut self) {
+        self.trained_at = None;
+    }
+
+    /// Uses `model` as version `version` from now on (a rollback).
+    pub fn use_model(&mut self, model: Box<dyn Forecaster>, version: u32) {
+        self.model = Some(Arc::from(model));
+        self.version = version;
+    }
+
+    /// Restores from SQL once, takes up a finished training and starts one when due.
+    /// `metric`: the name of the first trigger's metric (samples are stored by it). Returns
+    /// whether another model came into use.
+    pub fn poll_training(&mut self, now: i64, metric: Option<&str>) -> bool {
+        if self.metric.is_none() {
+            self.metric = metric.map(str::to_string);
+        }
+        let mut swapped = self.poll_restore(now);
+        if !self.restored {
+            return swapped;
+        }
+        if let Some(outcome) = take_finished(&mut self.training, &mut self.last_error) {
+            self.trained = self.trained.max(outcome.version);
+            let word = if outcome.verdict.promote { "in use" } else { "kept the champion" };
+            tracing::info!(version = outcome.version, promoted = outcome.verdict.promote, "model trained: {}", outcome.verdict.reason);
+            self.last_verdict = Some(format!("v{} {word}: {}", outcome.version, outcome.verdict.reason));
+            if outcome.verdict.promote {
+                self.use_model(outcome.model, outcome.version);
+                swapped = true;
             }
         }
         let due = self.trained_at.is_none_or(|at| now - at >= RETRAIN);
         if self.training.is_none() && due && self.span() >= self.spec.min_history as i64 {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                self.trained_at = Some(now);
-                let (spec, polling, history) = (self.spec.clone(), self.polling, self.history.clone());
-                self.training = Some(rt.spawn(async move {
-                    let _one = TRAINING.acquire().await.map_err(|e| e.to_string())?;
-                    tokio::task::spawn_blocking(move || train(&spec, polling, &history)).await.map_err(|e| format!("training stopped: {e}"))?
-                }));
-            }
+            self.start_training(now);
         }
         swapped
+    }
+
+    fn poll_restore(&mut self, now: i64) -> bool {
+        if self.restored {
+            return false;
+        }
+        if self.restoring.is_none() {
+            if let (Some(sink), Some(metric), Ok(rt)) = (self.sink.clone(), self.metric.clone(), tokio::runtime::Handle::try_current()) {
+                let (spec, polling) = (self.spec.clone(), self.polling);
+                self.restoring = Some(rt.spawn(restore(sink, metric, spec, polling, now)));
+            }
+            return false;
+        }
+        let Some(r) = take_finished(&mut self.restoring, &mut self.last_error) else {
+            // Still loading, or it failed: a failed restore starts from what the loop sees.
+            self.restored = self.restoring.is_none();
+            return false;
+        };
+        self.restored = true;
+        self.merge(&r.samples);
+        if let Some(note) = r.note {
+            tracing::info!("{note}");
+            self.last_verdict = Some(note);
+        }
+        match r.champion {
+            Some((model, version, at)) => {
+                self.trained = version;
+                self.trained_at = Some(at);
+                self.use_model(model, version);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn start_training(&mut self, now: i64) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        self.trained_at = Some(now);
+        let (spec, polling, history, champion) = (self.spec.clone(), self.polling, self.history.clone(), self.model.clone());
+        let (sink, metric, next) = (self.sink.clone(), self.metric.clone().unwrap_or_default(), self.trained + 1);
+        self.training = Some(rt.spawn(async move {
+            let _one = TRAINING.acquire().await.map_err(|e| e.to_string())?;
+            let t = tokio::task::spawn_blocking(move || train_and_judge(&spec, polling, &history, champion.as_deref()))
+                .await
+                .map_err(|e| format!("training stopped: {e}"))??;
+            let version = match sink {
+                None => next,
+                Some(sink) => {
+                    let row = NewModelVersion {
+                        scaled_object_id: sink.object_id,
+                        kind: t.model.name().to_string(),
+                        metric,
+                        horizon_secs: (t.model.horizon() as i64 * STEP) as i32,
+                        trained_from: from_unix(t.window.0),
+                        trained_to: from_unix(t.window.1),
+                        validated_to: from_unix(t.window.2),
+                        mae: Some(t.verdict.challenger.mae).filter(|_| t.verdict.challenger.points > 0),
+                        mape: Some(t.verdict.challenger.mape).filter(|_| t.verdict.challenger.points > 0),
+                        scored_points: t.verdict.challenger.points as i32,
+                        champion_mae: t.verdict.champion.map(|s| s.mae),
+                        promoted: t.verdict.promote,
+                        reason: t.verdict.reason.clone(),
+                        model: t.bytes,
+                    };
+                    store::models::record(&sink.db, row).await.map_err(|e| format!("storing the model: {e}"))? as u32
+                }
+            };
+            Ok(TrainOutcome { model: t.model, version, verdict: t.verdict })
+        }));
     }
 
     /// The forecast from the last complete minute, if a model is in use and the data it needs is there.
@@ -137,63 +300,53 @@ impl Predictor {
     }
 }
 
-/// Trains the model `spec` asks for on `history` (blocking; run off the async threads).
-pub fn train(spec: &PredictiveSpec, polling: u32, history: &Series) -> Result<Box<dyn Forecaster>, String> {
-    let mut f = super::compare::forecaster_for_history(spec, polling, history);
-    f.fit(history, 0..history.len()).map_err(|e| e.to_string())?;
-    Ok(f)
+/// The finished task's answer, if it is done (a failure goes to `error`).
+fn take_finished<T>(task: &mut Option<Task<T>>, error: &mut Option<String>) -> Option<T> {
+    if !task.as_ref().is_some_and(|t| t.is_finished()) {
+        return None;
+    }
+    match futures::FutureExt::now_or_never(task.take()?) {
+        Some(Ok(Ok(v))) => {
+            *error = None;
+            Some(v)
+        }
+        Some(Ok(Err(e))) => {
+            *error = Some(e);
+            None
+        }
+        Some(Err(e)) => {
+            *error = Some(format!("stopped: {e}"));
+            None
+        }
+        None => None,
+    }
+}
+
+/// Loads the history and the champion from SQL (decoding off the async threads); a champion
+/// for another model kind or horizon than the spec asks is left unused.
+async fn restore(sink: ModelSink, metric: String, spec: PredictiveSpec, polling: u32, now: i64) -> Result<Restored, String> {
+    let from = from_unix(now - spec.history as i64);
+    let rows = store::samples_between(&sink.db, sink.object_id, &metric, from, from_unix(now + 1)).await.map_err(|e| format!("loading samples: {e}"))?;
+    let samples = rows.into_iter().map(|r| (to_unix(r.at), r.value)).collect();
+    let Some(row) = store::models::champion(&sink.db, sink.object_id).await.map_err(|e| format!("loading the champion: {e}"))? else {
+        return Ok(Restored { samples, champion: None, note: None });
+    };
+    let want = super::compare::forecaster(&spec, polling, STEP);
+    let (bytes, version, at) = (row.model, row.version as u32, to_unix(row.created_at));
+    let model = tokio::task::spawn_blocking(move || super::stored::decode(&bytes)).await.map_err(|e| format!("decoding stopped: {e}"))??;
+    if model.name() != want.name() || model.horizon() != want.horizon() {
+        let note = format!(
+            "stored champion v{version} is a {} for {} slots ahead; the spec asks a {} for {}: a new model will be trained",
+            model.name(),
+            model.horizon(),
+            want.name(),
+            want.horizon()
+        );
+        return Ok(Restored { samples, champion: None, note: Some(note) });
+    }
+    Ok(Restored { samples, champion: Some((model, version, at)), note: None })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decide::{Rule, State};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn learns_from_what_it_sees_then_raises_the_reactive_answer_and_says_so() {
-        let spec: PredictiveSpec = serde_json::from_value(serde_json::json!({"mode": "on", "minHistory": 10800, "history": 86400, "quantile": 0.5, "podStartup": 60})).unwrap();
-        let mut p = Predictor::new(spec, 30);
-        let t0 = 1_700_000_040;
-        // A 20-minute cycle around 1,000, read every 30 s for 3 hours.
-        let load = |t: i64| 1000.0 + 500.0 * ((t - t0) as f64 * std::f64::consts::TAU / 1200.0).sin();
-        for k in 0..=360 {
-            let t = t0 + k * 30;
-            p.observe(t, load(t));
-            p.poll_training(t);
-        }
-        let started = std::time::Instant::now();
-        while p.version == 0 {
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "no model: {:?}", p.last_error);
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            p.poll_training(t0 + 360 * 30);
-        }
-        // From the last complete minute, 3 minutes on (horizon 90 s + the minute in progress).
-        let f = p.forecast().expect("a forecast");
-        let truth = (0..2).map(|h| load(t0 + 182 * 60 + h * 30)).sum::<f64>() / 2.0;
-        assert!((f.mean - truth).abs() < 150.0, "forecast {f:?}, truth {truth}");
-        let mut state = State::new(chrono::Utc::now());
-        state.phase = Phase::Active;
-        let mut d = Decision { state, replicas: 1, rule: Rule::ScaleToMetric, explanation: "metric / 100 per replica".into() };
-        p.adjust(&mut d, 1, 100.0, 1, 50);
-        let want = (f.mean / 100.0).ceil() as i32;
-        assert_eq!(d.replicas, want, "{}", d.explanation);
-        assert!(d.explanation.contains(&format!("raised from 1 to {want}")) && d.explanation.contains("model random-forest v1"), "{}", d.explanation);
-        // forecastOnly: the same words, nothing changed.
-        p.spec.mode = PredictiveMode::ForecastOnly;
-        let mut d2 = Decision { replicas: 1, explanation: String::new(), ..d };
-        p.adjust(&mut d2, 1, 100.0, 1, 50);
-        assert_eq!(d2.replicas, 1);
-        assert!(d2.explanation.contains(&format!("would raise to {want} (forecastOnly)")), "{}", d2.explanation);
-    }
-
-    #[test]
-    fn history_is_a_minute_grid_trimmed_to_its_length() {
-        let spec: PredictiveSpec = serde_json::from_value(serde_json::json!({"history": 600, "minHistory": 60})).unwrap();
-        let mut p = Predictor::new(spec, 15);
-        for k in 0..80 {
-            p.observe(1_700_000_040 + k * 15, k as f64);
-        }
-        assert_eq!(p.history.values.len(), 11, "600 s of minutes and the one in progress");
-        assert_eq!(p.history.values[10], Some(77.5), "the mean of the readings in the newest minute");
-    }
-}
+#[path = "live_tests.rs"]
+mod tests;

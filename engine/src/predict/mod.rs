@@ -4,6 +4,7 @@
 
 pub mod anomaly;
 pub mod blend;
+pub mod champion;
 pub mod compare;
 pub mod config;
 pub mod features;
@@ -12,6 +13,7 @@ pub mod forest;
 pub mod linear;
 pub mod live;
 pub mod replay;
+pub mod stored;
 pub mod trace_csv;
 
 #[cfg(test)]

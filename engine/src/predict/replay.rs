@@ -168,7 +168,7 @@ mod tests {
     /// future is the best possible one.
     struct Oracle;
     impl Forecaster for Oracle {
-        fn name(&self) -> &'static str {
+        fn name(&self) -> &str {
             "oracle"
         }
         fn horizon(&self) -> usize {
@@ -180,6 +180,9 @@ mod tests {
         fn predict(&self, s: &Series, at: usize) -> Option<super::super::forecast::Forecast> {
             let v = s.at((at + 3) as isize)?;
             Some(super::super::forecast::Forecast { mean: v, upper: v })
+        }
+        fn encode(&self) -> std::result::Result<Vec<u8>, String> {
+            Err("the oracle is not stored".into())
         }
     }
 

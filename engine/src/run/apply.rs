@@ -167,9 +167,10 @@ impl Engine {
                 for old in std::mem::replace(&mut *slot.push_tasks.lock().expect("push tasks lock"), tasks) {
                     old.abort();
                 }
-                // A new predictive spec starts a new predictor (its history and model go).
+                // A new predictive spec starts a new predictor: the history comes again from
+                // SQL, the champion is used only if it is the kind and horizon the spec asks.
                 if obj.stored.spec.predictive != stored.spec.predictive || obj.stored.spec.polling_interval != stored.spec.polling_interval {
-                    obj.predictor = super::object::predictor_for(&stored);
+                    obj.predictor = super::object::predictor_for(&stored, &self.inner.db);
                 }
                 obj.stored = stored;
                 for old in std::mem::replace(&mut obj.scalers, scalers) {
@@ -180,7 +181,7 @@ impl Engine {
             None => {
                 let due = Instant::now();
                 let tasks = self.watch_pushes(id, &scalers);
-                let mut runtime = ObjectRuntime::new(stored, scalers, None, Utc::now());
+                let mut runtime = ObjectRuntime::new(stored, scalers, None, Utc::now(), &self.inner.db);
                 // Seen again (a restart, a re-list): what SQL has, else the CRD's status.
                 match store::state::load(&self.inner.db, id).await? {
                     Some(state) => runtime.restore(state),

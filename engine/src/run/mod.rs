@@ -3,6 +3,7 @@
 
 mod actuate;
 mod apply;
+mod models;
 mod object;
 mod overrides;
 mod schedule;
@@ -130,7 +131,7 @@ impl Engine {
                 Ok(scalers) => {
                     let due = started + phase(stored.id, stored.spec.polling_interval);
                     schedule.push(due, stored.id);
-                    let mut runtime = ObjectRuntime::new(stored, scalers, override_, now);
+                    let mut runtime = ObjectRuntime::new(stored, scalers, override_, now, &db);
                     // Cooldown, failures and first sight carry over a restart, as KEDA's status does.
                     if let Some(state) = states.remove(&view.id) {
                         view.last_active = state.last_active;

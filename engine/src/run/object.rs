@@ -96,7 +96,7 @@ impl std::fmt::Debug for ObjectExtras {
 }
 
 impl ObjectRuntime {
-    pub(super) fn new(stored: StoredObject, scalers: Vec<Arc<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(stored: StoredObject, scalers: Vec<Arc<dyn Scaler>>, override_: Option<ActiveOverride>, now: DateTime<Utc>, db: &sea_orm::DatabaseConnection) -> Self {
         ObjectRuntime {
             scalers,
             state: decide::State::new(now),
@@ -107,16 +107,17 @@ impl ObjectRuntime {
             hpa_applied: false,
             persisted: ObjectState::default(),
             standby: false,
-            predictor: predictor_for(&stored),
+            predictor: predictor_for(&stored, db),
             stored,
         }
     }
 }
 
-/// A predictor when the spec asks for one.
-pub(super) fn predictor_for(stored: &StoredObject) -> Option<crate::predict::live::Predictor> {
+/// A predictor when the spec asks for one, starting from what SQL has for the object.
+pub(super) fn predictor_for(stored: &StoredObject, db: &sea_orm::DatabaseConnection) -> Option<crate::predict::live::Predictor> {
     let p = stored.spec.predictive.clone().filter(|p| p.mode != crate::predict::config::PredictiveMode::Off)?;
-    Some(crate::predict::live::Predictor::new(p, stored.spec.polling_interval))
+    let sink = crate::predict::live::ModelSink { db: db.clone(), object_id: stored.id };
+    Some(crate::predict::live::Predictor::new(p, stored.spec.polling_interval, Some(sink)))
 }
 
 /// One object in the engine: its runtime behind its own lock (so its polls never overlap)

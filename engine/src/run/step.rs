@@ -91,11 +91,11 @@ impl Engine {
         // what it would do until the served metric carries it.
         let direct = self.direct(&obj.stored);
         if let Some(p) = obj.predictor.as_mut() {
-            let first = inputs.first().and_then(|t| Some((t.spec.target, t.reading.as_ref().ok()?.0.first()?.value)));
-            if let Some((_, value)) = first {
-                p.observe(now.timestamp(), value);
+            let first = inputs.first().and_then(|t| Some((t.spec.target, t.reading.as_ref().ok()?.0.first()?)));
+            if let Some((_, m)) = first {
+                p.observe(now.timestamp(), m.value);
             }
-            p.poll_training(now.timestamp());
+            p.poll_training(now.timestamp(), first.map(|(_, m)| m.name.as_str()));
             if let Some((target, _)) = first {
                 let spec = &obj.stored.spec;
                 if direct {

@@ -1,6 +1,7 @@
 //! SQL storage: connection, migrations and the queries the engine makes.
 
 pub mod entities;
+pub mod models;
 pub mod relay;
 mod secrets;
 pub mod state;

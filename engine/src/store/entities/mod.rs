@@ -2,6 +2,7 @@ pub mod audit_log;
 pub mod clusters;
 pub mod decisions;
 pub mod metric_samples;
+pub mod model_versions;
 pub mod object_state;
 pub mod overrides;
 pub mod push_relay;
