@@ -151,3 +151,50 @@ async fn loop_state_is_stored_replaced_and_skipped_for_deleted_objects() {
         assert!(state::load_all(&t.db).await.unwrap().is_empty(), "{}", t.kind);
     }
 }
+
+#[tokio::test]
+async fn model_versions_keep_one_champion_prune_old_ones_and_roll_back() {
+    use engine::store::models::{self, KEEP, NewModelVersion};
+    for t in common::databases().await {
+        let tenant = store::ensure_tenant(&t.db, "acme", "Acme").await.unwrap();
+        let cluster = store::ensure_cluster(&t.db, "sim", "simulated").await.unwrap();
+        let id = store::upsert_scaled_object(&t.db, tenant.id, cluster.id, "shop", "web", "swell", &spec(0, 5)).await.unwrap();
+        let at = Utc::now().with_nanosecond(0).unwrap();
+        let version = |promoted: bool, mae: f64| NewModelVersion {
+            scaled_object_id: id,
+            kind: "random-forest".into(),
+            metric: "s0-simulated".into(),
+            horizon_secs: 180,
+            trained_from: at - Duration::days(1),
+            trained_to: at - Duration::hours(4),
+            validated_to: at,
+            mae: Some(mae),
+            mape: Some(f64::NAN),
+            scored_points: 288,
+            champion_mae: None,
+            promoted,
+            reason: "test".into(),
+            model: vec![0, 159, 255, 7],
+        };
+        assert_eq!(models::record(&t.db, version(true, 10.0)).await.unwrap(), 1, "{}", t.kind);
+        assert_eq!(models::record(&t.db, version(false, 12.0)).await.unwrap(), 2, "{}", t.kind);
+        let champion = models::champion(&t.db, id).await.unwrap().unwrap();
+        assert_eq!((champion.version, champion.model.clone(), champion.mape), (1, vec![0, 159, 255, 7], None), "{}: bytes exact, NaN stored as NULL", t.kind);
+        for _ in 0..KEEP + 3 {
+            models::record(&t.db, version(false, 11.0)).await.unwrap();
+        }
+        let listed = models::list(&t.db, id).await.unwrap();
+        assert_eq!(listed.len() as i32, KEEP + 1, "{}: the newest {KEEP} and the champion", t.kind);
+        assert!(listed.iter().any(|v| v.version == 1 && v.is_champion) && listed[0].version == KEEP + 5, "{}: {:?}", t.kind, listed.iter().map(|v| v.version).collect::<Vec<_>>());
+        // A rollback makes another version the only champion, audited.
+        assert!(models::make_champion(&t.db, id, tenant.id, KEEP + 4, "alice", "shop/web").await.unwrap(), "{}", t.kind);
+        let champions: Vec<i32> = models::list(&t.db, id).await.unwrap().iter().filter(|v| v.is_champion).map(|v| v.version).collect();
+        assert_eq!(champions, vec![KEEP + 4], "{}", t.kind);
+        let audit = store::audit_entries(&t.db, tenant.id, 5).await.unwrap();
+        assert!(audit.iter().any(|a| a.action == "model.rollback" && a.actor == "alice"), "{}", t.kind);
+        assert!(!models::make_champion(&t.db, id, tenant.id, 999, "alice", "shop/web").await.unwrap(), "{}", t.kind);
+        // Deleting the object deletes its models.
+        store::delete_scaled_object(&t.db, id, "test", "shop/web").await.unwrap();
+        assert!(models::list(&t.db, id).await.unwrap().is_empty(), "{}", t.kind);
+    }
+}
