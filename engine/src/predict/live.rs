@@ -269,35 +269,80 @@ impl Predictor {
         self.model.as_ref()?.predict(&self.history, last_complete)
     }
 
-    /// Blends the forecast into `decision` (mode `on`) or says what it would do
-    /// (`forecastOnly`). Never while paused, overridden, idle or on a fallback.
-    pub fn adjust(&self, decision: &mut Decision, current: i32, target: f64, min: i32, max: i32) {
-        let Some(f) = self.forecast() else { return };
+    /// Blends the forecast into `decision` (mode `on`, direct route), raises the metric served
+    /// to the HPA (mode `on`, hpa route), or says what it would do (`forecastOnly`). Never
+    /// while paused, overridden, idle or on a fallback. Returns what the forecast was and did.
+    pub fn adjust(&self, decision: &mut Decision, current: i32, target: f64, min: i32, max: i32, route: Route) -> Option<ForecastNote> {
+        let f = self.forecast()?;
         let acting = matches!(decision.state.phase, Phase::Active | Phase::CoolingDown) && decision.replicas > 0 && decision.rule != crate::decide::Rule::Fallback;
         if !acting || self.spec.mode == PredictiveMode::Off {
-            return;
+            return None;
         }
-        let bounds = Bounds { reactive: decision.replicas, current, target, min, max, max_scale_up_step: self.spec.max_scale_up_step };
-        let b = blend(f, self.spec.quantile > 0.5, bounds);
+        let step = self.spec.max_scale_up_step;
+        let bounds = Bounds { reactive: decision.replicas, current, target, min, max, max_scale_up_step: step };
+        let upper = self.spec.quantile > 0.5;
+        let b = blend(f, upper, bounds);
         let horizon = self.spec.horizon_secs(self.polling);
-        let said = format!(
-            "forecast {:.1} (p{:.0} {:.1}) in {horizon} s asks {} (model {} v{})",
-            f.mean,
-            self.spec.quantile * 100.0,
-            f.upper,
-            b.predicted,
-            self.model.as_ref().map_or("-", |m| m.name()),
-            self.version
-        );
-        match (self.spec.mode, b.changed) {
-            (PredictiveMode::On, true) => {
+        let model = self.model.as_ref().map_or("-", |m| m.name()).to_string();
+        let said = format!("forecast {:.1} (p{:.0} {:.1}) in {horizon} s asks {} (model {model} v{})", f.mean, self.spec.quantile * 100.0, f.upper, b.predicted, self.version);
+        let mut note = ForecastNote {
+            mean: f.mean,
+            upper: f.upper,
+            quantile: self.spec.quantile,
+            horizon_secs: horizon,
+            model,
+            version: self.version,
+            replicas: b.predicted,
+            changed: b.changed,
+            acted: false,
+            hpa_floor: None,
+        };
+        match (self.spec.mode, route, b.changed) {
+            (PredictiveMode::On, Route::Direct, true) => {
                 decision.explanation = format!("{}; {said}: raised from {} to {}", decision.explanation, decision.replicas, b.replicas);
                 decision.replicas = b.replicas;
+                note.acted = true;
             }
-            (PredictiveMode::ForecastOnly, true) => decision.explanation = format!("{}; {said}: would raise to {} (forecastOnly)", decision.explanation, b.replicas),
+            (PredictiveMode::On, Route::Hpa, true) => {
+                // The HPA divides the served metric by the target: serve the load the forecast
+                // plans for, capped as the blend caps replicas.
+                let load = if upper { f.upper.max(f.mean) } else { f.mean };
+                let floor = load.min(b.replicas as f64 * target);
+                decision.explanation = format!("{}; {said}: the HPA is served {floor:.1} (the forecast) instead of the current metric", decision.explanation);
+                note.acted = true;
+                note.hpa_floor = Some(floor);
+            }
+            (PredictiveMode::ForecastOnly, _, true) => decision.explanation = format!("{}; {said}: would raise to {} (forecastOnly)", decision.explanation, b.replicas),
             _ => decision.explanation = format!("{}; {said}: no change", decision.explanation),
         }
+        Some(note)
     }
+}
+
+/// Where the decision goes: Swell scales the target itself, or serves the HPA its metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Direct,
+    Hpa,
+}
+
+/// What a forecast was and did at one poll (recorded with the decision, shown on pages).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ForecastNote {
+    pub mean: f64,
+    pub upper: f64,
+    pub quantile: f64,
+    pub horizon_secs: u32,
+    pub model: String,
+    pub version: u32,
+    /// The replicas the forecast asks.
+    pub replicas: i32,
+    /// It asks more than the reactive answer.
+    pub changed: bool,
+    /// It changed what Swell did (raised replicas, or the metric served to the HPA).
+    pub acted: bool,
+    /// In hpa mode: the value served for the first trigger's metric when it is higher.
+    pub hpa_floor: Option<f64>,
 }
 
 /// The finished task's answer, if it is done (a failure goes to `error`).

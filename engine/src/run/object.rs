@@ -31,6 +31,8 @@ pub(super) struct ObjectRuntime {
     pub(super) standby: bool,
     /// `spec.predictive` (not off): the first trigger's history and its model.
     pub(super) predictor: Option<crate::predict::live::Predictor>,
+    /// What the forecast was and did at the last poll.
+    pub(super) last_forecast: Option<crate::predict::live::ForecastNote>,
 }
 
 /// How stale a stored lastActiveTime may get while a source stays active: a restart then
@@ -108,6 +110,7 @@ impl ObjectRuntime {
             persisted: ObjectState::default(),
             standby: false,
             predictor: predictor_for(&stored, db),
+            last_forecast: None,
             stored,
         }
     }

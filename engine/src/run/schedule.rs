@@ -275,16 +275,20 @@ impl Engine {
                     prev_replicas: prev,
                     new_replicas: decision.replicas,
                     explanation: decision.explanation.clone(),
-                    inputs: serde_json::json!(inputs
-                        .iter()
-                        .map(|t| match &t.reading {
-                            Ok((values, active)) => serde_json::json!({
-                                "metric": t.spec.name, "target": t.spec.target,
-                                "values": values.iter().map(|v| v.value).collect::<Vec<_>>(), "active": active,
-                            }),
-                            Err(e) => serde_json::json!({"metric": t.spec.name, "error": e}),
-                        })
-                        .collect::<Vec<_>>()),
+                    inputs: serde_json::json!({
+                        "triggers": inputs
+                            .iter()
+                            .map(|t| match &t.reading {
+                                Ok((values, active)) => serde_json::json!({
+                                    "metric": t.spec.name, "target": t.spec.target,
+                                    "values": values.iter().map(|v| v.value).collect::<Vec<_>>(), "active": active,
+                                }),
+                                Err(e) => serde_json::json!({"metric": t.spec.name, "error": e}),
+                            })
+                            .collect::<Vec<_>>(),
+                        // forecast, quantile, model version and whether it changed the answer
+                        "forecast": obj.last_forecast,
+                    }),
                 };
                 obj.state = decision.state;
                 Some(Record { decision: Some(record), samples, state })

@@ -9,6 +9,7 @@ use super::{ActiveOverride, Engine};
 use crate::actuate::ClusterHandle;
 use crate::decide::{self, Decision, Inputs, Phase, TriggerInput};
 use crate::metrics::RuleLabels;
+use crate::predict::live::Route;
 use crate::{Error, Result};
 
 impl Engine {
@@ -98,13 +99,10 @@ impl Engine {
             p.poll_training(now.timestamp(), first.map(|(_, m)| m.name.as_str()));
             if let Some((target, _)) = first {
                 let spec = &obj.stored.spec;
-                if direct {
-                    p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count);
-                } else {
-                    let mode = std::mem::replace(&mut p.spec.mode, crate::predict::config::PredictiveMode::ForecastOnly);
-                    p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count);
-                    p.spec.mode = mode;
-                }
+                let route = if direct { Route::Direct } else { Route::Hpa };
+                obj.last_forecast = p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count, route);
+            } else {
+                obj.last_forecast = None;
             }
         }
         let wrote = self.actuate(&cluster, obj, &decision, current).await.map_err(count_failure)?;
@@ -114,7 +112,15 @@ impl Engine {
 
         // Read the target again only when this poll wrote to it.
         let (after, ready) = if wrote { self.replicas_fresh(&cluster, &obj.stored).await.map_err(count_failure)? } else { (current, ready_before) };
-        let external = crate::external::served_values(&obj.stored.spec, &inputs, &decision.state.failures, current);
+        let mut external = crate::external::served_values(&obj.stored.spec, &inputs, &decision.state.failures, current);
+        // hpa mode with a forecast above the load: the first trigger's metric is served as
+        // max(current, forecast) (not with scalingModifiers: the HPA sees only the composite).
+        let floor = obj.last_forecast.as_ref().and_then(|n| n.hpa_floor).filter(|_| obj.stored.spec.scaling_modifiers().is_none()).and_then(|floor| {
+            let name = crate::external::external_metric_name(0, &inputs.first()?.spec.name);
+            let served = external.get_mut(&name)?;
+            *served = served.max(floor);
+            Some((name, floor))
+        });
         let mut views = self.inner.views.write().expect("views lock");
         if let Some(v) = views.get_mut(&obj.stored.id) {
             v.current_replicas = Some(after);
@@ -131,6 +137,8 @@ impl Engine {
             v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
             v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
             v.external = external;
+            v.forecast = obj.last_forecast.clone();
+            v.forecast_floor = floor;
             v.live = super::views::LiveMetrics(if obj.stored.spec.scaling_modifiers().is_some() {
                 Vec::new()
             } else {

@@ -44,6 +44,11 @@ pub struct ObjectView {
     pub last_rule: Option<String>,
     /// Annotations that were read leniently, said in words.
     pub warnings: Vec<String>,
+    /// What the forecast was and did at the last poll (predictive objects).
+    pub forecast: Option<crate::predict::live::ForecastNote>,
+    /// In hpa mode: the forecast served for an external metric instead of a lower reading.
+    #[serde(skip)]
+    pub(crate) forecast_floor: Option<(String, f64)>,
     /// The spec in force (for status; not sent to pages).
     #[serde(skip)]
     pub spec: Option<std::sync::Arc<crate::spec::ScaledObjectSpec>>,
@@ -90,6 +95,8 @@ impl ObjectView {
             original_replicas: None,
             last_rule: None,
             warnings: Vec::new(),
+            forecast: None,
+            forecast_floor: None,
             spec: Some(std::sync::Arc::new(stored.spec.clone())),
             live: LiveMetrics::default(),
         }
@@ -161,16 +168,17 @@ impl Engine {
     /// is asked at request time (under the scaler timeout); its last poll's value (with
     /// fallback) stands in when that query fails, and for cached triggers and composites.
     pub async fn external_metric_now(&self, cluster: Option<&str>, namespace: &str, object: &str, metric: &str) -> Option<f64> {
-        let live = {
+        let (live, floor) = {
             let views = self.inner.views.read().expect("views lock");
-            views
-                .values()
-                .filter(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster))
-                .find_map(|v| v.live.0.iter().find(|(name, _)| name == metric).map(|(_, s)| s.clone()))
+            let view = views.values().find(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster));
+            let live = view.and_then(|v| v.live.0.iter().find(|(name, _)| name == metric).map(|(_, s)| s.clone()));
+            let floor = view.and_then(|v| v.forecast_floor.as_ref().filter(|(name, _)| name == metric).map(|(_, f)| *f));
+            (live, floor)
         };
         if let Some(scaler) = live {
             if let Ok(Ok((values, _))) = tokio::time::timeout(self.inner.opts.scaler_timeout, scaler.metrics_and_activity()).await {
-                return Some(values.iter().map(|v| v.value).sum());
+                let now: f64 = values.iter().map(|v| v.value).sum();
+                return Some(floor.map_or(now, |f| now.max(f)));
             }
         }
         self.external_metric(cluster, namespace, object, metric)
