@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::Result;
 use crate::sim::{SimCluster, WorkloadKind, WorkloadSpec, builtin_trace};
 use crate::spec::{Actuation, Advanced, HpaBehavior, HpaConfig, ScaleTargetRef, ScaledObjectSpec, ScalingRules, Trigger};
+use crate::predict::config::{AnomalySpec, PredictiveSpec};
 use crate::store;
 
 pub const TENANT: &str = "demo";
@@ -15,6 +16,9 @@ pub const NAMESPACE: &str = "shop";
 
 /// Trace seconds per wall-clock second: one recorded minute plays in one second.
 pub const SPEED: f64 = 60.0;
+
+/// The history a predictive demo object keeps (6 hours of wall clock: 15 days of trace).
+const HISTORY_SECS: u32 = 6 * 3600;
 
 struct DemoObject {
     name: &'static str,
@@ -27,6 +31,8 @@ struct DemoObject {
     min: i32,
     max: i32,
     cooldown: u32,
+    predictive: Option<PredictiveSpec>,
+    anomaly: Option<AnomalySpec>,
 }
 
 fn objects() -> Vec<DemoObject> {
@@ -45,6 +51,9 @@ fn objects() -> Vec<DemoObject> {
             min: 1,
             max: 12,
             cooldown: 60,
+            // Forecast from the first minute (history seeded from the trace below) and guarded.
+            predictive: Some(serde_json::from_value(serde_json::json!({"mode": "on", "history": HISTORY_SECS, "minHistory": 3600, "podStartup": 5})).expect("demo spec")),
+            anomaly: Some(serde_json::from_value(serde_json::json!({"policy": "hold", "minHistory": 300})).expect("demo spec")),
         },
         DemoObject {
             name: "catalog-api",
@@ -58,6 +67,8 @@ fn objects() -> Vec<DemoObject> {
             min: 1,
             max: 12,
             cooldown: 60,
+            predictive: None,
+            anomaly: Some(serde_json::from_value(serde_json::json!({"policy": "clampStep", "minHistory": 300})).expect("demo spec")),
         },
         DemoObject {
             name: "orders-worker",
@@ -71,6 +82,8 @@ fn objects() -> Vec<DemoObject> {
             min: 0,
             max: 8,
             cooldown: 20,
+            predictive: None,
+            anomaly: None,
         },
     ]
 }
@@ -120,10 +133,37 @@ pub async fn seed(db: &DatabaseConnection) -> Result<()> {
                 ..Default::default()
             }),
             triggers: vec![Trigger { trigger_type: "simulated".into(), name: Some(o.workload.name.clone()), metadata, metric_type: None, use_cached_metrics: false, authentication_ref: None }],
-            predictive: None,
-            anomaly: None,
+            predictive: o.predictive.clone(),
+            anomaly: o.anomaly.clone(),
         };
-        store::upsert_scaled_object(db, tenant.id, cluster.id, NAMESPACE, o.name, "swell", &spec).await?;
+        let metric = spec.triggers[0].metric_name(0);
+        let id = store::upsert_scaled_object(db, tenant.id, cluster.id, NAMESPACE, o.name, "swell", &spec).await?;
+        if spec.predictive.is_some() {
+            seed_history(db, id, &metric, &o.workload).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What the metric read in the hours before the demo started (the trace played backwards at
+/// the demo's speed), so a predictive object trains at its first poll and forecasts from its
+/// first minute. Left alone when the object already has recent samples (a restarted demo).
+async fn seed_history(db: &DatabaseConnection, id: i32, metric: &str, w: &WorkloadSpec) -> Result<()> {
+    let now = chrono::Utc::now();
+    let from = now - chrono::Duration::seconds(HISTORY_SECS as i64);
+    if !store::samples_between(db, id, metric, from, now).await?.is_empty() {
+        return Ok(());
+    }
+    let samples: Vec<store::NewSample> = (1..=HISTORY_SECS as i64 / 30)
+        .rev()
+        .map(|k| {
+            let ago = k * 30;
+            let value = w.trace.value_at(w.offset_secs - ago as f64 * SPEED) * w.scale;
+            store::NewSample { scaled_object_id: id, metric: metric.to_string(), at: now - chrono::Duration::seconds(ago), value }
+        })
+        .collect();
+    for chunk in samples.chunks(200) {
+        store::write_batch(db, &[], chunk, &[]).await?;
     }
     Ok(())
 }

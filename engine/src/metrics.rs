@@ -48,6 +48,11 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub scaler_metrics_value: Family<ScalerLabels, Gauge<f64, AtomicU64>>,
@@ -57,6 +62,8 @@ pub struct Metrics {
     pub paused: Family<ObjectLabels, Gauge>,
     pub desired_replicas: Family<ObjectLabels, Gauge>,
     pub decisions: Family<RuleLabels, Counter>,
+    /// Broken metric readings caught, by the anomaly policy that answered them.
+    pub anomalies: Family<PolicyLabels, Counter>,
     pub actuation_errors: Family<ObjectLabels, Counter>,
     pub loop_latency: Histogram,
     pub tick_lateness: Histogram,
@@ -83,6 +90,7 @@ impl Default for Metrics {
             paused: Family::default(),
             desired_replicas: Family::default(),
             decisions: Family::default(),
+            anomalies: Family::default(),
             actuation_errors: Family::default(),
             loop_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             // 0.1 ms to ~13 s in steps of 1.5×, fine enough to read a p99 from.
@@ -103,6 +111,7 @@ impl Default for Metrics {
         registry.register("scaled_object_paused", "1 while the object is paused (override or annotation)", m.paused.clone());
         registry.register("scaled_object_desired_replicas", "Replicas the last decision asked for", m.desired_replicas.clone());
         registry.register("decisions", "Scaling decisions by the rule that fired", m.decisions.clone());
+        registry.register("anomalies", "Broken metric readings caught, by the anomaly policy applied", m.anomalies.clone());
         registry.register("actuation_errors", "Failed scale writes", m.actuation_errors.clone());
         registry.register("scale_loop_latency_seconds", "Time one object's poll, decision and actuation took", m.loop_latency.clone());
         registry.register("scheduler_lateness_seconds", "How late a poll was dispatched after it was due", m.tick_lateness.clone());

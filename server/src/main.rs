@@ -7,6 +7,7 @@ mod hooks;
 mod metrics_api;
 mod metrics_auth;
 mod replay_cli;
+mod replay_plot;
 mod web;
 
 use std::path::PathBuf;

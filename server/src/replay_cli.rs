@@ -1,6 +1,6 @@
 //! `swell replay`: a ScaledObject manifest over a recorded trace, against KEDA's defaults and
 //! the best reactive setting of a sweep; a table (or `--format json`) of under-provisioned
-//! minutes, replica-minutes, actions and forecast error.
+//! minutes, replica-minutes, actions and forecast error, and with `--out` the plots.
 
 use std::path::PathBuf;
 
@@ -42,6 +42,9 @@ pub struct ReplayArgs {
     /// `table` (default) or `json`.
     #[arg(long, default_value = "table")]
     format: String,
+    /// Writes replay.svg and replay.png (load, ready capacity and replicas per policy) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn slot_of(series: &Series, flag: &str, value: &str) -> Result<usize, String> {
@@ -92,8 +95,28 @@ pub fn run(args: &ReplayArgs) -> Result<(), String> {
         None => engine::predict::replay::metric_spec(&spec).map_err(|e| e.to_string())?.target,
     };
     let setup = Setup { capacity, startup: args.startup, range: from..to, initial: spec.min_replica_count.max(1) };
-    let progress = |what: &str| eprintln!("swell replay: {what}…");
-    let report = compare(&series, &spec, &setup, 0..train_until, &progress).map_err(|e| e.to_string())?;
+    // A spinner on a terminal; plain lines when stderr is a file or a pipe.
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner().with_style(indicatif::ProgressStyle::with_template("{spinner} swell replay: {msg} ({elapsed})").expect("template"));
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let progress = |what: &str| match &bar {
+        Some(b) => b.set_message(what.to_string()),
+        None => eprintln!("swell replay: {what}…"),
+    };
+    let report = compare(&series, &spec, &setup, 0..train_until, &progress);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report.map_err(|e| e.to_string())?;
+    if let Some(dir) = &args.out {
+        progress("drawing");
+        for path in crate::replay_plot::write(dir, &name, &report, capacity)? {
+            eprintln!("swell replay: wrote {}", path.display());
+        }
+    }
     match args.format.as_str() {
         "json" => {
             let trace = serde_json::json!({"file": name, "step": series.step, "slots": series.len(), "from": fmt_time(series.time(from)), "to": fmt_time(series.time(to)),

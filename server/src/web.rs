@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/demo/faults/{workload}", axum::routing::post(inject_fault).delete(clear_fault))
         .leptos_routes_with_context(&state, routes, move || provide_context(engine.clone()), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new())
@@ -41,6 +42,29 @@ pub fn router(state: AppState) -> Router {
 /// Serves until `shutdown` completes, then finishes in-flight requests.
 pub async fn launch(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// `swell demo` only: breaks a simulated workload's metric (`{"fault": "spike", "factor":
+/// 100}`, `{"fault": "stuckAtZero"}`, `{"fault": "notANumber"}`) so the anomaly guard can be
+/// seen at work; DELETE mends it.
+async fn inject_fault(State(engine): State<Engine>, axum::extract::Path(workload): axum::extract::Path<String>, body: String) -> impl IntoResponse {
+    let fault = match serde_json::from_str::<engine::sim::Fault>(&body) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("body: {e}; send {{\"fault\": \"spike\", \"factor\": 100}}, {{\"fault\": \"stuckAtZero\"}} or {{\"fault\": \"notANumber\"}}")),
+    };
+    fault_answer(engine.inject_fault(&workload, Some(fault)))
+}
+
+async fn clear_fault(State(engine): State<Engine>, axum::extract::Path(workload): axum::extract::Path<String>) -> impl IntoResponse {
+    fault_answer(engine.inject_fault(&workload, None))
+}
+
+fn fault_answer(r: engine::Result<()>) -> (StatusCode, String) {
+    match r {
+        Ok(()) => (StatusCode::OK, "ok".into()),
+        Err(e @ engine::Error::NotFound(_)) => (StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -73,3 +73,30 @@ fn bad_replay_input_names_the_flag() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("spec.predictive.quantile"), "{err}");
 }
+
+#[test]
+fn replay_draws_its_plots_and_marks_what_the_anomaly_guard_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    // The daily trace with a ×100 spike for three slots on the last day.
+    let t = trace(dir.path());
+    let text = std::fs::read_to_string(&t).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if (20 * 288 + 100..20 * 288 + 103).contains(&i) { l.split_once(',').map(|(a, b)| format!("{a},{}", b.parse::<f64>().unwrap() * 100.0)).unwrap() } else { l.to_string() })
+        .collect();
+    std::fs::write(&t, lines.join("\n") + "\n").unwrap();
+    let o = object(dir.path(), "  anomaly: {policy: hold, minHistory: 3600}\n");
+    let plots = dir.path().join("plots");
+    let out = swell(dir.path()).args(["replay", "--trace"]).arg(&t).arg("--object").arg(&o).args(["--capacity-per-replica", "60", "--format", "json", "--out"]).arg(&plots).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = std::fs::read_to_string(plots.join("replay.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("load and ready capacity") && svg.contains("KEDA + HPA defaults"), "{}", &svg[..svg.len().min(400)]);
+    // The spike is marked at each poll (one circle each, plus the legend's) until maxHold.
+    let marked = svg.matches("<circle").count() - 1;
+    // The spike until maxHold (20 polls), then the fall back from it for as long; few others.
+    assert!((15..=120).contains(&marked), "{marked} readings marked");
+    let png = std::fs::read(plots.join("replay.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote"), "the paths are said");
+}

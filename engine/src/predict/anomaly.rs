@@ -19,6 +19,8 @@ pub enum Finding {
     Stuck { value: f64, polls: usize },
     /// `value` is `ratio` × the `typical` (rolling median) one.
     Jump { value: f64, ratio: f64, typical: f64 },
+    /// `value` fell at once to under 1/k of the typical one (a source that went blank).
+    Drop { value: f64, typical: f64 },
     /// The forest's score above the threshold.
     Isolated { value: f64, typical: f64, score: f64, threshold: f64 },
 }
@@ -30,6 +32,7 @@ impl std::fmt::Display for Finding {
             Finding::Negative(v) => write!(f, "metric {v} is negative"),
             Finding::Stuck { value, polls } => write!(f, "metric stuck at {value} for {polls} polls"),
             Finding::Jump { value, ratio, typical } => write!(f, "metric {value} is ×{ratio:.0} the typical {typical}"),
+            Finding::Drop { value, typical } => write!(f, "metric {value} fell at once from the typical {typical}"),
             Finding::Isolated { value, typical, score, threshold } => {
                 write!(f, "metric {value} is ×{:.1} the typical {typical} (score {score:.2} > {threshold:.2})", value / typical.max(f64::EPSILON))
             }
@@ -82,6 +85,12 @@ impl Guards {
         if typical.max(floor) * self.jump_ratio < value {
             return Some(Finding::Jump { value, ratio: value / typical.max(floor), typical });
         }
+        // A fall to under 1/k straight from a normal value; a source draining step by step
+        // (a queue emptying) passes through the values between and is not one.
+        let last = window.last().copied().unwrap_or(typical);
+        if typical >= 10.0 * floor && value * self.jump_ratio < typical && last > typical / 4.0 {
+            return Some(Finding::Drop { value, typical });
+        }
         let tail = &window[window.len().saturating_sub(self.stuck_polls)..];
         let moved_before = window.iter().any(|v| (v - window[0]).abs() > f64::EPSILON);
         if tail.len() >= self.stuck_polls && moved_before && tail.iter().all(|v| (v - value).abs() <= f64::EPSILON) {
@@ -133,6 +142,17 @@ impl Detector {
         Ok(Detector { forest, window, threshold })
     }
 
+    /// Raises the threshold to the `q` quantile of the scores of the training points
+    /// themselves (at least the one given): a live reading is isolated only when it is
+    /// stranger than nearly all the history the forest learned from, whatever the metric's
+    /// shape (a smooth daily cycle scores its own peaks near 0.65).
+    pub fn calibrate(&mut self, history: &[f64], q: f64) {
+        let mut scores: Vec<f64> = (self.window..history.len()).map(|i| self.forest.score(&features(&history[i - self.window..i], history[i]))).collect();
+        if !scores.is_empty() {
+            self.threshold = self.threshold.max(super::forecast::quantile(&mut scores, q));
+        }
+    }
+
     /// The forest's score (0–1; above ~0.5 unusual) of `value` after `recent`.
     pub fn score(&self, recent: &[f64], value: f64) -> f64 {
         let window = &recent[recent.len().saturating_sub(self.window)..];
@@ -168,6 +188,11 @@ mod tests {
         stuck.extend(std::iter::repeat_n(0.0, 30));
         assert_eq!(g.check(&stuck, 0.0), Some(Finding::Stuck { value: 0.0, polls: 31 }));
         assert!(g.check(&recent[..10], 41_000.0).is_none(), "too little history to judge");
+        // Straight from ~300 to 0: a blank source; a queue draining step by step is not one.
+        assert!(matches!(g.check(&recent, 0.0), Some(Finding::Drop { value: 0.0, .. })));
+        let mut draining = recent.clone();
+        draining.extend([150.0, 60.0, 12.0]);
+        assert!(g.check(&draining, 0.0).is_none(), "{:?}", g.check(&draining, 0.0));
         assert_eq!(Finding::Jump { value: 41_000.0, ratio: 120.0, typical: 340.0 }.to_string(), "metric 41000 is ×120 the typical 340");
     }
 

@@ -126,6 +126,10 @@ pub struct AnomalySpec {
     /// Replicas per poll under `clampStep` (default 1).
     #[serde(default = "default_step")]
     pub step: i32,
+    /// Seconds a metric may look broken before its value is taken as the new normal (default
+    /// 600): a real surge is not held off for ever.
+    #[serde(default = "default_max_hold")]
+    pub max_hold: u32,
 }
 
 fn default_threshold() -> f64 {
@@ -133,6 +137,9 @@ fn default_threshold() -> f64 {
 }
 fn default_step() -> i32 {
     1
+}
+fn default_max_hold() -> u32 {
+    600
 }
 
 impl AnomalySpec {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod features;
 pub mod forecast;
 pub mod forest;
+pub mod guard;
 pub mod linear;
 pub mod live;
 pub mod replay;

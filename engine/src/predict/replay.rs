@@ -62,6 +62,8 @@ pub struct Point {
     pub replicas: i32,
     pub ready: i32,
     pub forecast: Option<f64>,
+    /// The anomaly guard took this reading for broken (`spec.anomaly`).
+    pub anomaly: bool,
 }
 
 /// How a policy did over the replay.
@@ -99,6 +101,12 @@ pub fn run(series: &Series, policy: &Policy, setup: &Setup) -> Result<Outcome> {
     let acts_on_forecast = predictive.is_some_and(|p| p.mode == super::config::PredictiveMode::On);
     let (mut under, mut replica_minutes, mut actions) = (0.0, 0.0, 0u32);
     let mut timeline = Vec::new();
+    let mut guard = spec.anomaly.clone().map(super::guard::AnomalyGuard::new);
+    if let Some(g) = guard.as_mut() {
+        // What came before the replayed part is the guard's history, as it is the forecasters'.
+        let before: Vec<(i64, f64)> = (0..setup.range.start).filter_map(|i| Some((series.time(i), series.at(i as isize)?))).collect();
+        g.warm(&metric.name, &before);
+    }
     let mut t = from;
     while t < to {
         let slot = ((t - series.start) / series.step) as usize;
@@ -114,14 +122,20 @@ pub fn run(series: &Series, policy: &Policy, setup: &Setup) -> Result<Outcome> {
             override_: None,
             pause: Pause::default(),
         };
-        let decision = decide::decide(&state, &inputs, at(t));
+        let mut decision = decide::decide(&state, &inputs, at(t));
+        // spec.anomaly: the same guard and policy as the live loop.
+        let finding = guard.as_mut().and_then(|g| g.check(t, &metric.name, load));
+        let mitigated = match (&finding, guard.as_ref()) {
+            (Some(f), Some(g)) => g.mitigate(&metric.name, f, &mut decision, current, &state, spec.fallback.as_ref().map(|f| f.replicas)).mitigated,
+            _ => false,
+        };
         let mut replicas = decision.replicas;
         // The forecast is made from complete slots only (the one in progress is not known yet).
         let forecast = match (&policy.forecaster, slot.checked_sub(1)) {
             (Some(f), Some(done)) => f.predict(series, done),
             _ => None,
         };
-        if let (Some(f), Some(p), true) = (forecast, predictive, acts_on_forecast && replicas > 0) {
+        if let (Some(f), Some(p), true) = (forecast, predictive, acts_on_forecast && replicas > 0 && !mitigated) {
             let bounds = Bounds { reactive: replicas, current, target: metric.target, min: spec.min_replica_count, max: spec.max_replica_count, max_scale_up_step: p.max_scale_up_step };
             replicas = blend(f, p.quantile > 0.5, bounds).replicas;
         }
@@ -136,7 +150,7 @@ pub fn run(series: &Series, policy: &Policy, setup: &Setup) -> Result<Outcome> {
             under += minutes;
         }
         replica_minutes += pods.ready_at.len() as f64 * minutes;
-        timeline.push(Point { t, load, replicas: pods.ready_at.len() as i32, ready, forecast: forecast.map(|f| f.mean) });
+        timeline.push(Point { t, load, replicas: pods.ready_at.len() as i32, ready, forecast: forecast.map(|f| f.mean), anomaly: finding.is_some() });
         t += poll;
     }
     let scored = policy.forecaster.as_ref().map(|f| score(f.as_ref(), series, setup.range.clone()));

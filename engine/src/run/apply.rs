@@ -172,6 +172,9 @@ impl Engine {
                 if obj.stored.spec.predictive != stored.spec.predictive || obj.stored.spec.polling_interval != stored.spec.polling_interval {
                     obj.predictor = super::object::predictor_for(&stored, &self.inner.db);
                 }
+                if obj.stored.spec.anomaly != stored.spec.anomaly {
+                    obj.anomaly = stored.spec.anomaly.clone().map(crate::predict::guard::AnomalyGuard::new);
+                }
                 obj.stored = stored;
                 for old in std::mem::replace(&mut obj.scalers, scalers) {
                     old.close().await;

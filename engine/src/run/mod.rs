@@ -172,6 +172,13 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Breaks (or mends, with `None`) a simulated workload's metric: `swell demo`'s way to show
+    /// the anomaly guard at work. Only on the simulated cluster.
+    pub fn inject_fault(&self, workload: &str, fault: Option<crate::sim::Fault>) -> Result<()> {
+        let sim = self.inner.opts.sim.as_ref().ok_or_else(|| Error::invalid("fault", "faults are injected only into the simulated cluster (swell demo)"))?;
+        sim.lock().expect("sim lock").set_fault(workload, fault)
+    }
+
     /// Whether Swell itself moves this object 1 ↔ N (direct mode, or the simulated cluster).
     pub(super) fn direct(&self, obj: &StoredObject) -> bool {
         obj.spec.actuation == Actuation::Direct || obj.cluster_kind == "simulated"

@@ -33,6 +33,13 @@ pub(super) struct ObjectRuntime {
     pub(super) predictor: Option<crate::predict::live::Predictor>,
     /// What the forecast was and did at the last poll.
     pub(super) last_forecast: Option<crate::predict::live::ForecastNote>,
+    /// `spec.anomaly`: the guard of each trigger's metric.
+    pub(super) anomaly: Option<crate::predict::guard::AnomalyGuard>,
+    /// What the guard found at the last poll.
+    pub(super) last_anomaly: Option<crate::predict::guard::AnomalyNote>,
+    /// Whether the last recorded decision was made on a broken reading (a finding starts and
+    /// ends a record even when the replicas stay).
+    pub(super) recorded_anomaly: bool,
 }
 
 /// How stale a stored lastActiveTime may get while a source stays active: a restart then
@@ -111,6 +118,9 @@ impl ObjectRuntime {
             standby: false,
             predictor: predictor_for(&stored, db),
             last_forecast: None,
+            anomaly: stored.spec.anomaly.clone().map(crate::predict::guard::AnomalyGuard::new),
+            last_anomaly: None,
+            recorded_anomaly: false,
             stored,
         }
     }

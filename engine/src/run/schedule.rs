@@ -253,7 +253,7 @@ impl Engine {
                         || rule != decision.rule
                         || phase != decision.state.phase
                         || now - at >= opts.decision_heartbeat
-                });
+                }) || obj.last_anomaly.is_some() != obj.recorded_anomaly;
                 let state = obj.state_to_persist(&decision.state, prev).map(|want| {
                     obj.persisted = want.clone();
                     if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&id) {
@@ -267,6 +267,7 @@ impl Engine {
                     return (!samples.is_empty() || state.is_some()).then_some(Record { decision: None, samples, state });
                 }
                 obj.last_recorded = Some((now, decision.replicas, decision.rule, decision.state.phase));
+                obj.recorded_anomaly = obj.last_anomaly.is_some();
                 let record = NewDecision {
                     scaled_object_id: id,
                     at: now,
@@ -288,6 +289,7 @@ impl Engine {
                             .collect::<Vec<_>>(),
                         // forecast, quantile, model version and whether it changed the answer
                         "forecast": obj.last_forecast,
+                        "anomaly": obj.last_anomaly,
                     }),
                 };
                 obj.state = decision.state;

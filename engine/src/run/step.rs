@@ -1,5 +1,6 @@
 //! One poll of one object: read its scalers, decide, actuate, update its view.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -87,17 +88,49 @@ impl Engine {
             },
             now,
         );
+        // spec.anomaly: a broken reading (NaN, a jump, a blank, stuck, isolated) is kept out of
+        // the history and the policy decides what it may do to the replicas.
+        let mut anomaly = None;
+        let mut held = BTreeMap::new();
+        if let Some(g) = obj.anomaly.as_mut() {
+            let at = now.timestamp();
+            let findings: Vec<(usize, String, f64, crate::predict::anomaly::Finding)> = inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let m = t.reading.as_ref().ok()?.0.first()?;
+                    Some((i, m.name.clone(), m.value, g.check(at, &m.name, m.value)?))
+                })
+                .collect();
+            if let Some((_, metric, _, finding)) = findings.first() {
+                let fallback = obj.stored.spec.fallback.as_ref().map(|f| f.replicas);
+                let note = g.mitigate(metric, finding, &mut decision, current, &obj.state, fallback);
+                self.inner.metrics.anomalies.get_or_create(&crate::metrics::PolicyLabels { policy: note.policy.clone() }).inc();
+                if note.mitigated {
+                    // The HPA is served the last good value, not the broken one.
+                    for (i, name, ..) in &findings {
+                        if let Some(last) = g.last_good(name) {
+                            held.insert(crate::external::external_metric_name(*i, &inputs[*i].spec.name), last);
+                        }
+                    }
+                }
+                anomaly = Some((note, findings.iter().any(|(i, ..)| *i == 0)));
+            }
+        }
+        obj.last_anomaly = anomaly.as_ref().map(|(n, _)| n.clone());
+        let mitigated = anomaly.as_ref().is_some_and(|(n, _)| n.mitigated);
+        let first_broken = anomaly.as_ref().is_some_and(|(_, first)| *first);
         // The forecast of the first trigger's metric raises the answer ahead of load (direct
         // mode, where decide's answer is the target's replicas); in hpa mode it says only
         // what it would do until the served metric carries it.
         let direct = self.direct(&obj.stored);
         if let Some(p) = obj.predictor.as_mut() {
             let first = inputs.first().and_then(|t| Some((t.spec.target, t.reading.as_ref().ok()?.0.first()?)));
-            if let Some((_, m)) = first {
+            if let Some((_, m)) = first.filter(|_| !first_broken) {
                 p.observe(now.timestamp(), m.value);
             }
             p.poll_training(now.timestamp(), first.map(|(_, m)| m.name.as_str()));
-            if let Some((target, _)) = first {
+            if let Some((target, _)) = first.filter(|_| !mitigated) {
                 let spec = &obj.stored.spec;
                 let route = if direct { Route::Direct } else { Route::Hpa };
                 obj.last_forecast = p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count, route);
@@ -121,6 +154,11 @@ impl Engine {
             *served = served.max(floor);
             Some((name, floor))
         });
+        for (name, last) in &held {
+            if let Some(served) = external.get_mut(name) {
+                *served = *last;
+            }
+        }
         let mut views = self.inner.views.write().expect("views lock");
         if let Some(v) = views.get_mut(&obj.stored.id) {
             v.current_replicas = Some(after);
@@ -139,6 +177,8 @@ impl Engine {
             v.external = external;
             v.forecast = obj.last_forecast.clone();
             v.forecast_floor = floor;
+            v.anomaly = obj.last_anomaly.clone();
+            v.held = held;
             v.live = super::views::LiveMetrics(if obj.stored.spec.scaling_modifiers().is_some() {
                 Vec::new()
             } else {

@@ -46,6 +46,11 @@ pub struct ObjectView {
     pub warnings: Vec<String>,
     /// What the forecast was and did at the last poll (predictive objects).
     pub forecast: Option<crate::predict::live::ForecastNote>,
+    /// What the anomaly guard found at the last poll, and what its policy did.
+    pub anomaly: Option<crate::predict::guard::AnomalyNote>,
+    /// External metrics whose reading looks broken: the last good value is served instead.
+    #[serde(skip)]
+    pub(crate) held: BTreeMap<String, f64>,
     /// In hpa mode: the forecast served for an external metric instead of a lower reading.
     #[serde(skip)]
     pub(crate) forecast_floor: Option<(String, f64)>,
@@ -97,6 +102,8 @@ impl ObjectView {
             warnings: Vec::new(),
             forecast: None,
             forecast_floor: None,
+            anomaly: None,
+            held: BTreeMap::new(),
             spec: Some(std::sync::Arc::new(stored.spec.clone())),
             live: LiveMetrics::default(),
         }
@@ -173,6 +180,8 @@ impl Engine {
             let view = views.values().find(|v| v.namespace == namespace && v.name == object && cluster.is_none_or(|c| c == v.cluster));
             let live = view.and_then(|v| v.live.0.iter().find(|(name, _)| name == metric).map(|(_, s)| s.clone()));
             let floor = view.and_then(|v| v.forecast_floor.as_ref().filter(|(name, _)| name == metric).map(|(_, f)| *f));
+            // A metric that looked broken at the last poll is served from it, not read again.
+            let live = live.filter(|_| !view.is_some_and(|v| v.held.contains_key(metric)));
             (live, floor)
         };
         if let Some(scaler) = live {

@@ -62,11 +62,37 @@ pub struct SimCluster {
     speed: f64,
     deployments: BTreeMap<String, SimDeployment>,
     workloads: BTreeMap<String, Workload>,
+    /// Broken metrics injected by hand (`swell demo`'s fault route), by workload.
+    faults: BTreeMap<String, Fault>,
+}
+
+/// A broken metric source, as a demo injects it: the load is unchanged, what the scaler reads is not.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "fault")]
+pub enum Fault {
+    /// The reading is `factor` × the real value.
+    Spike { factor: f64 },
+    /// The reading stays at zero.
+    StuckAtZero,
+    /// The reading is not a number.
+    NotANumber,
 }
 
 impl SimCluster {
     pub fn new(speed: f64) -> Self {
-        SimCluster { clock: 0.0, speed, deployments: BTreeMap::new(), workloads: BTreeMap::new() }
+        SimCluster { clock: 0.0, speed, deployments: BTreeMap::new(), workloads: BTreeMap::new(), faults: BTreeMap::new() }
+    }
+
+    /// Breaks (or, with `None`, mends) the metric of workload `name`.
+    pub fn set_fault(&mut self, name: &str, fault: Option<Fault>) -> Result<()> {
+        if !self.workloads.contains_key(name) {
+            return Err(Error::NotFound(format!("workload {name} (the demo's are web-requests, catalog-queries, orders-queue)")));
+        }
+        match fault {
+            Some(f) => self.faults.insert(name.to_string(), f),
+            None => self.faults.remove(name),
+        };
+        Ok(())
     }
 
     pub fn now(&self) -> f64 {
@@ -113,9 +139,15 @@ impl SimCluster {
     /// The metric a scaler reads: the offered rate for `Rate`, the backlog for `Queue`.
     pub fn workload_metric(&self, name: &str) -> Result<f64> {
         let w = self.workloads.get(name).ok_or_else(|| Error::NotFound(format!("workload {name}")))?;
-        Ok(match w.spec.kind {
+        let real = match w.spec.kind {
             WorkloadKind::Rate => w.offered,
             WorkloadKind::Queue => w.backlog,
+        };
+        Ok(match self.faults.get(name) {
+            None => real,
+            Some(Fault::Spike { factor }) => real * factor,
+            Some(Fault::StuckAtZero) => 0.0,
+            Some(Fault::NotANumber) => f64::NAN,
         })
     }
 

@@ -4,7 +4,7 @@
 mod cluster;
 mod trace;
 
-pub use cluster::{SimCluster, SimDeployment, WorkloadKind, WorkloadSpec};
+pub use cluster::{Fault, SimCluster, SimDeployment, WorkloadKind, WorkloadSpec};
 pub use trace::Trace;
 
 /// The traces shipped in `engine/data/traces` (see the README there for sources).
