@@ -6,6 +6,11 @@
 //!   cargo bench -p engine --bench scheduler                       # 10,000 objects, SQLite, 60 s
 //!   BENCH_OBJECTS=1000 BENCH_SECS=120 cargo bench -p engine --bench scheduler
 //!   BENCH_DATABASE_URL=postgres://… cargo bench -p engine --bench scheduler
+//!   BENCH_PREDICTIVE=1 BENCH_OBJECTS=1000 BENCH_SECS=120 cargo bench -p engine --bench scheduler
+//!
+//! BENCH_PREDICTIVE=1 makes every object predictive with a day of 1-minute history in SQL,
+//! so all of them train their first model in the first seconds (one training at a time, off
+//! the async threads): compare its lateness with a run without it, and its RSS per object.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -51,6 +56,7 @@ fn quantile(text: &str, name: &str, q: f64) -> f64 {
 async fn main() {
     let objects: usize = env("BENCH_OBJECTS", 10_000);
     let secs: u64 = env("BENCH_SECS", 60);
+    let predictive = env("BENCH_PREDICTIVE", 0u8) == 1;
     let dir = tempfile_dir();
     let url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{dir}/bench.db"));
     let backend = url.split(':').next().unwrap_or("?").to_string();
@@ -73,15 +79,30 @@ async fn main() {
             offset_secs: (i as f64 * 137.0) % nasa.duration_secs(),
             deployment: name.clone(),
         });
-        let spec: ScaledObjectSpec = serde_json::from_value(serde_json::json!({
+        let mut spec = serde_json::json!({
             "scaleTargetRef": {"name": name},
             "pollingInterval": 1,
             "cooldownPeriod": 30,
             "maxReplicaCount": 20,
             "triggers": [{"type": "simulated", "name": "load", "metadata": {"workload": name, "target": "20", "activationTarget": "2"}}]
-        }))
-        .unwrap();
-        store::upsert_scaled_object(&db, tenant.id, cluster.id, "bench", &name, "swell", &spec).await.unwrap();
+        });
+        if predictive {
+            spec["predictive"] = serde_json::json!({"mode": "on", "history": 86_400, "minHistory": 3_600});
+        }
+        let spec: ScaledObjectSpec = serde_json::from_value(spec).unwrap();
+        let id = store::upsert_scaled_object(&db, tenant.id, cluster.id, "bench", &name, "swell", &spec).await.unwrap();
+        if predictive {
+            // A day of the workload's trace at one sample a minute, ending now.
+            let now = chrono::Utc::now();
+            let metric = spec.triggers[0].metric_name(0);
+            let offset = (i as f64 * 137.0) % nasa.duration_secs();
+            let samples: Vec<store::NewSample> = (1..=1440)
+                .map(|k| store::NewSample { scaled_object_id: id, metric: metric.clone(), at: now - chrono::Duration::minutes(k), value: nasa.value_at(offset - k as f64 * 60.0) })
+                .collect();
+            for chunk in samples.chunks(500) {
+                store::write_batch(&db, &[], chunk, &[]).await.unwrap();
+            }
+        }
     }
     println!("seeded {objects} objects on {backend} in {:.1} s", seeding.elapsed().as_secs_f64());
 
@@ -117,7 +138,7 @@ async fn main() {
         let rule = line.split("rule=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string();
         by_rule.insert(rule, line.split_whitespace().nth(1).unwrap_or("0").to_string());
     }
-    println!("objects {objects}, backend {backend}, {elapsed:.0} s at 1 s polling");
+    println!("objects {objects}{}, backend {backend}, {elapsed:.0} s at 1 s polling", if predictive { " (predictive)" } else { "" });
     println!("  CPU            {:.2} cores", (cpu1 - cpu0) / elapsed);
     println!("  RSS (peak)     {:.0} MiB", peak_rss as f64 / 1048576.0);
     println!("  lateness p50   ≤ {:.1} ms", quantile(&text, "swell_scheduler_lateness_seconds", 0.50) * 1000.0);
@@ -128,6 +149,11 @@ async fn main() {
     println!("  dropped        {dropped:.0} records (writer could not keep up)");
     println!("  skipped polls  {skipped:.0}");
     println!("  rules          {by_rule:?}");
+    if predictive {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let models = store::entities::model_versions::Entity::find().count(&db).await.unwrap();
+        println!("  models trained {models} of {objects} objects in {elapsed:.0} s (one at a time; RSS per object: compare with BENCH_PREDICTIVE=0)");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

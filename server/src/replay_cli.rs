@@ -42,6 +42,10 @@ pub struct ReplayArgs {
     /// `table` (default) or `json`.
     #[arg(long, default_value = "table")]
     format: String,
+    /// Choose the predictive policy's quantile and target on the training part alone (its
+    /// last quarter replayed against the reactive baselines) before the test part.
+    #[arg(long)]
+    tune: bool,
     /// Writes replay.svg and replay.png (load, ready capacity and replicas per policy) here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -106,7 +110,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), String> {
         Some(b) => b.set_message(what.to_string()),
         None => eprintln!("swell replay: {what}…"),
     };
-    let report = compare(&series, &spec, &setup, 0..train_until, &progress);
+    let report = compare(&series, &spec, &setup, 0..train_until, args.tune, &progress);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -121,7 +125,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), String> {
         "json" => {
             let trace = serde_json::json!({"file": name, "step": series.step, "slots": series.len(), "from": fmt_time(series.time(from)), "to": fmt_time(series.time(to)),
                 "train_until": fmt_time(series.time(train_until)), "capacity_per_replica": capacity, "startup": args.startup});
-            println!("{}", serde_json::json!({"policies": report.policies, "best_reactive": report.best_reactive, "forecasters": report.forecasters, "trace": trace}));
+            println!("{}", serde_json::json!({"policies": report.policies, "best_reactive": report.best_reactive, "forecasters": report.forecasters, "tuned": report.tuned, "trace": trace}));
         }
         "table" => print!("{}", table(&report, &name, &series, from, to)),
         other => return Err(format!("--format {other:?}: table or json")),
@@ -131,11 +135,14 @@ pub fn run(args: &ReplayArgs) -> Result<(), String> {
 
 fn table(r: &Report, name: &str, s: &Series, from: usize, to: usize) -> String {
     let mut out = format!("{name}: {} → {} ({} slots of {} s)\n", fmt_time(s.time(from)), fmt_time(s.time(to)), to - from, s.step);
-    out += &format!("{:<34} {:>14} {:>16} {:>8} {:>10} {:>8}\n", "policy", "under-prov min", "replica-minutes", "actions", "MAE", "MAPE %");
+    out += &format!("{:<52} {:>14} {:>16} {:>8} {:>10} {:>8}\n", "policy", "under-prov min", "replica-minutes", "actions", "MAE", "MAPE %");
     for p in &r.policies {
         let best = if p.name == r.best_reactive { " (best reactive)" } else { "" };
         let opt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
-        out += &format!("{:<34} {:>14.1} {:>16.0} {:>8} {:>10} {:>8}\n", format!("{}{best}", p.name), p.under_provisioned_minutes, p.replica_minutes, p.actions, opt(p.mae, 1), opt(p.mape, 1));
+        out += &format!("{:<52} {:>14.1} {:>16.0} {:>8} {:>10} {:>8}\n", format!("{}{best}", p.name), p.under_provisioned_minutes, p.replica_minutes, p.actions, opt(p.mae, 1), opt(p.mape, 1));
+    }
+    if let Some(t) = &r.tuned {
+        out += &format!("tuned: {}\n", t.note);
     }
     out += "forecast error at the horizon on the replayed part:\n";
     for (f, sc) in &r.forecasters {

@@ -20,6 +20,8 @@ pub struct Report {
     pub best_reactive: String,
     /// Every forecaster's MAE/MAPE at the horizon on the replayed part.
     pub forecasters: Vec<(String, ScoreRow)>,
+    /// What `--tune` chose on the training part.
+    pub tuned: Option<super::tune::Tuned>,
 }
 
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -55,8 +57,12 @@ pub fn keda_defaults(spec: &ScaledObjectSpec) -> ScaledObjectSpec {
     with_behavior(spec, 30, Some(ScalingRules::default_scale_up()), 300)
 }
 
+/// Shares of the object's target tried for the tuned baseline, after polling and
+/// stabilization: more headroom is the reactive way to fewer under-provisioned minutes.
+pub const HEADROOM: [f64; 2] = [0.9, 0.8];
+
 /// Reactive settings tried for the tuned baseline: polling 5/15/30 s × scale-down
-/// stabilization 0/60/300 s, scale-up unlimited.
+/// stabilization 0/60/300 s, scale-up unlimited (then [`HEADROOM`] on the best of them).
 pub fn reactive_sweep(spec: &ScaledObjectSpec) -> Vec<(String, ScaledObjectSpec)> {
     let mut out = Vec::new();
     for polling in [5, 15, 30] {
@@ -93,9 +99,11 @@ fn build(p: &PredictiveSpec, step: i64, features: impl Fn(usize) -> FeatureSpec,
     }
 }
 
-/// Fits on `train` and replays the object and its baselines over `setup.range`.
-pub fn compare(series: &Series, spec: &ScaledObjectSpec, setup: &Setup, train: std::ops::Range<usize>, progress: &dyn Fn(&str)) -> Result<Report> {
+/// Fits on `train` and replays the object and its baselines over `setup.range`; with `tune`,
+/// the predictive policy's quantile and target are first chosen on `train` alone.
+pub fn compare(series: &Series, spec: &ScaledObjectSpec, setup: &Setup, train: std::ops::Range<usize>, tune: bool, progress: &dyn Fn(&str)) -> Result<Report> {
     let predictive = spec.predictive.clone().unwrap_or(PredictiveSpec { mode: PredictiveMode::On, ..serde_json::from_value(serde_json::json!({})).expect("defaults") });
+    let tuned = if tune { Some(super::tune::tune(series, spec, &predictive, setup, train.clone(), progress)?) } else { None };
     let fit = |mut f: Box<dyn Forecaster>| -> Result<Box<dyn Forecaster>> {
         f.fit(series, train.clone()).map_err(|e| Error::invalid("--train-until", e.to_string()))?;
         Ok(f)
@@ -118,23 +126,53 @@ pub fn compare(series: &Series, spec: &ScaledObjectSpec, setup: &Setup, train: s
     let chosen = fit(forecaster(&predictive, spec.polling_interval, step))?;
     let mut as_given = spec.clone();
     as_given.predictive = Some(PredictiveSpec { mode: PredictiveMode::On, ..predictive.clone() });
-    policies.push(run(series, &Policy { name: format!("predictive ({})", chosen.name()), spec: as_given, forecaster: Some(chosen) }, setup)?);
+    policies.push(run(series, &Policy { name: format!("predictive ({})", chosen.name()), spec: as_given.clone(), forecaster: Some(chosen.into()), target_factor: 1.0 }, setup)?);
+    if let Some(t) = &tuned {
+        progress("replaying the tuned predictive policy");
+        let p = PredictiveSpec { quantile: t.quantile, ..as_given.predictive.clone().expect("set above") };
+        let f = fit(forecaster(&p, spec.polling_interval, step))?;
+        let name = format!("predictive ({}, tuned: p{:.0}, target {:.0} %)", f.name(), t.quantile * 100.0, t.target_factor * 100.0);
+        let s = ScaledObjectSpec { predictive: Some(p), ..as_given };
+        policies.push(run(series, &Policy { name, spec: s, forecaster: Some(f.into()), target_factor: t.target_factor }, setup)?);
+    }
     let mut reactive = spec.clone();
     reactive.predictive = None;
-    policies.push(run(series, &Policy { name: "the object, reactive only".into(), spec: reactive, forecaster: None }, setup)?);
+    policies.push(run(series, &Policy { name: "the object, reactive only".into(), spec: reactive, forecaster: None, target_factor: 1.0 }, setup)?);
     progress("replaying KEDA with the HPA's defaults");
-    policies.push(run(series, &Policy { name: "KEDA + HPA defaults".into(), spec: keda_defaults(spec), forecaster: None }, setup)?);
+    policies.push(run(series, &Policy { name: "KEDA + HPA defaults".into(), spec: keda_defaults(spec), forecaster: None, target_factor: 1.0 }, setup)?);
+    let (tried, best_reactive) = reactive_baselines(series, spec, setup, progress)?;
+    policies.extend(tried);
+    Ok(Report { policies, best_reactive, forecasters, tuned })
+}
+
+/// The reactive sweep over `setup.range`: the best polling and stabilization, then that one
+/// with more headroom ([`HEADROOM`]); returns the three and the name of the best (fewest
+/// under-provisioned minutes, then fewest replica-minutes).
+pub fn reactive_baselines(series: &Series, spec: &ScaledObjectSpec, setup: &Setup, progress: &dyn Fn(&str)) -> Result<(Vec<Outcome>, String)> {
     let mut best: Option<Outcome> = None;
     for (name, s) in reactive_sweep(spec) {
         progress(&format!("sweep: {name}"));
-        let o = run(series, &Policy { name, spec: s, forecaster: None }, setup)?;
+        let o = run(series, &Policy { name, spec: s, forecaster: None, target_factor: 1.0 }, setup)?;
         let better = best.as_ref().is_none_or(|b| (o.under_provisioned_minutes, o.replica_minutes) < (b.under_provisioned_minutes, b.replica_minutes));
         if better {
             best = Some(o);
         }
     }
-    let best = best.expect("the sweep is not empty");
-    let best_reactive = best.name.clone();
-    policies.push(best);
-    Ok(Report { policies, best_reactive, forecasters })
+    // Then that setting with more headroom: the target at 90 % and 80 %, as an operator would
+    // lower it to be under-provisioned less often. All three are shown; the best of them is
+    // the baseline.
+    let stage1 = best.expect("the sweep is not empty");
+    let (_, best_spec) = reactive_sweep(spec).into_iter().find(|(n, _)| *n == stage1.name).expect("the best is one of the sweep");
+    let mut tried = vec![stage1];
+    for factor in HEADROOM {
+        let name = format!("{}, target {:.0} %", tried[0].name, factor * 100.0);
+        progress(&format!("sweep: {name}"));
+        tried.push(run(series, &Policy { name, spec: best_spec.clone(), forecaster: None, target_factor: factor }, setup)?);
+    }
+    let best_reactive = tried
+        .iter()
+        .min_by(|a, b| (a.under_provisioned_minutes, a.replica_minutes).partial_cmp(&(b.under_provisioned_minutes, b.replica_minutes)).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|o| o.name.clone())
+        .unwrap_or_default();
+    Ok((tried, best_reactive))
 }

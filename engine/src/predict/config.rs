@@ -57,6 +57,21 @@ pub struct PredictiveSpec {
     /// At most this many replicas above max(current, reactive) on a forecast (default: no cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_scale_up_step: Option<i32>,
+    /// When the reactive rules ask for fewer replicas but the scale-down stabilization window
+    /// holds them (`direct` mode): `forecastConfirmed` (default) scales in at once if the
+    /// forecast at the horizon needs no more than the lower count; `stabilized` waits as
+    /// the HPA does. A forecast alone never scales in.
+    #[serde(default)]
+    pub scale_in: ScaleIn,
+}
+
+/// `spec.predictive.scaleIn`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ScaleIn {
+    #[default]
+    ForecastConfirmed,
+    Stabilized,
 }
 
 fn default_pod_startup() -> u32 {

@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 
 use super::blend::{Bounds, blend};
 use super::champion::{Verdict, train_and_judge};
-use super::config::{PredictiveMode, PredictiveSpec};
+use super::config::{PredictiveMode, PredictiveSpec, ScaleIn};
 use super::features::Series;
 use super::forecast::{Forecast, Forecaster};
 use crate::decide::{Decision, Phase};
@@ -272,14 +272,16 @@ impl Predictor {
     /// Blends the forecast into `decision` (mode `on`, direct route), raises the metric served
     /// to the HPA (mode `on`, hpa route), or says what it would do (`forecastOnly`). Never
     /// while paused, overridden, idle or on a fallback. Returns what the forecast was and did.
-    pub fn adjust(&self, decision: &mut Decision, current: i32, target: f64, min: i32, max: i32, route: Route) -> Option<ForecastNote> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn adjust(&self, decision: &mut Decision, at: DateTime<Utc>, current: i32, target: f64, min: i32, max: i32, route: Route) -> Option<ForecastNote> {
         let f = self.forecast()?;
         let acting = matches!(decision.state.phase, Phase::Active | Phase::CoolingDown) && decision.replicas > 0 && decision.rule != crate::decide::Rule::Fallback;
         if !acting || self.spec.mode == PredictiveMode::Off {
             return None;
         }
         let step = self.spec.max_scale_up_step;
-        let bounds = Bounds { reactive: decision.replicas, current, target, min, max, max_scale_up_step: step };
+        let unstabilized = (route == Route::Direct && self.spec.scale_in == ScaleIn::ForecastConfirmed).then(|| super::blend::unstabilized(&decision.state, at)).flatten();
+        let bounds = Bounds { reactive: decision.replicas, unstabilized, current, target, min, max, max_scale_up_step: step };
         let upper = self.spec.quantile > 0.5;
         let b = blend(f, upper, bounds);
         let horizon = self.spec.horizon_secs(self.polling);
@@ -298,6 +300,11 @@ impl Predictor {
             hpa_floor: None,
         };
         match (self.spec.mode, route, b.changed) {
+            (PredictiveMode::On, Route::Direct, false) if b.scaled_in && b.replicas < decision.replicas => {
+                decision.explanation = format!("{}; {said}: it needs no more, so scaled in to {} now instead of after the stabilization window", decision.explanation, b.replicas);
+                decision.replicas = b.replicas;
+                note.acted = true;
+            }
             (PredictiveMode::On, Route::Direct, true) => {
                 decision.explanation = format!("{}; {said}: raised from {} to {}", decision.explanation, decision.replicas, b.replicas);
                 decision.replicas = b.replicas;

@@ -28,7 +28,7 @@ async fn learns_from_what_it_sees_then_raises_the_reactive_answer_and_says_so() 
     let mut state = State::new(chrono::Utc::now());
     state.phase = Phase::Active;
     let mut d = Decision { state, replicas: 1, rule: Rule::ScaleToMetric, explanation: "metric / 100 per replica".into() };
-    let note = p.adjust(&mut d, 1, 100.0, 1, 50, Route::Direct).unwrap();
+    let note = p.adjust(&mut d, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Direct).unwrap();
     assert!(note.acted && note.changed && note.version == 1 && note.hpa_floor.is_none(), "{note:?}");
     let want = (f.mean / 100.0).ceil() as i32;
     assert_eq!(d.replicas, want, "{}", d.explanation);
@@ -36,19 +36,19 @@ async fn learns_from_what_it_sees_then_raises_the_reactive_answer_and_says_so() 
     // forecastOnly: the same words, nothing changed.
     p.spec.mode = PredictiveMode::ForecastOnly;
     let mut d2 = Decision { replicas: 1, explanation: String::new(), ..d };
-    assert!(!p.adjust(&mut d2, 1, 100.0, 1, 50, Route::Direct).unwrap().acted);
+    assert!(!p.adjust(&mut d2, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Direct).unwrap().acted);
     assert_eq!(d2.replicas, 1);
     assert!(d2.explanation.contains(&format!("would raise to {want} (forecastOnly)")), "{}", d2.explanation);
     // hpa mode: the replicas are the HPA's to set; the metric served to it carries the forecast.
     p.spec.mode = PredictiveMode::On;
     let mut d3 = Decision { replicas: 1, explanation: String::new(), ..d2 };
-    let note = p.adjust(&mut d3, 1, 100.0, 1, 50, Route::Hpa).unwrap();
+    let note = p.adjust(&mut d3, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa).unwrap();
     assert_eq!((d3.replicas, note.hpa_floor), (1, Some(f.mean)), "{}", d3.explanation);
     assert!(d3.explanation.contains("the HPA is served"), "{}", d3.explanation);
     // Capped by maxScaleUpStep as the replicas are: at most 2 above the reactive 1.
     p.spec.max_scale_up_step = Some(2);
     let mut d4 = Decision { replicas: 1, explanation: String::new(), ..d3 };
-    assert_eq!(p.adjust(&mut d4, 1, 100.0, 1, 50, Route::Hpa).unwrap().hpa_floor, Some(f.mean.min(300.0)));
+    assert_eq!(p.adjust(&mut d4, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa).unwrap().hpa_floor, Some(f.mean.min(300.0)));
 }
 
 #[test]

@@ -51,7 +51,9 @@ pub struct Setup {
 pub struct Policy {
     pub name: String,
     pub spec: ScaledObjectSpec,
-    pub forecaster: Option<Box<dyn Forecaster>>,
+    pub forecaster: Option<std::sync::Arc<dyn Forecaster>>,
+    /// The first trigger's target times this (below 1: more headroom per replica).
+    pub target_factor: f64,
 }
 
 /// One point per polling interval, for plots.
@@ -90,7 +92,8 @@ pub fn metric_spec(spec: &ScaledObjectSpec) -> Result<MetricSpec> {
 pub fn run(series: &Series, policy: &Policy, setup: &Setup) -> Result<Outcome> {
     let spec = ScaledObjectSpec { triggers: policy.spec.triggers.iter().take(1).cloned().collect(), ..policy.spec.clone() };
     spec.validate()?;
-    let metric = metric_spec(&spec)?;
+    let mut metric = metric_spec(&spec)?;
+    metric.target *= policy.target_factor;
     let poll = spec.polling_interval.max(1) as i64;
     let (from, to) = (series.time(setup.range.start), series.time(setup.range.end.min(series.len())));
     let at = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default();
@@ -136,7 +139,8 @@ pub fn run(series: &Series, policy: &Policy, setup: &Setup) -> Result<Outcome> {
             _ => None,
         };
         if let (Some(f), Some(p), true) = (forecast, predictive, acts_on_forecast && replicas > 0 && !mitigated) {
-            let bounds = Bounds { reactive: replicas, current, target: metric.target, min: spec.min_replica_count, max: spec.max_replica_count, max_scale_up_step: p.max_scale_up_step };
+            let unstabilized = (p.scale_in == super::config::ScaleIn::ForecastConfirmed).then(|| super::blend::unstabilized(&decision.state, at(t))).flatten();
+            let bounds = Bounds { reactive: replicas, unstabilized, current, target: metric.target, min: spec.min_replica_count, max: spec.max_replica_count, max_scale_up_step: p.max_scale_up_step };
             replicas = blend(f, p.quantile > 0.5, bounds).replicas;
         }
         if replicas != current {
@@ -204,8 +208,8 @@ mod tests {
     fn a_step_in_load_under_provisions_the_reactive_policy_and_not_the_one_that_saw_it_coming() {
         let series = Series { start: 1_700_000_040, step: 60, values: (0..60).map(|i| Some(if i < 30 { 100.0 } else { 1000.0 })).collect() };
         let setup = Setup { capacity: 120.0, startup: 120.0, range: 0..60, initial: 1 };
-        let reactive = run(&series, &Policy { name: "reactive".into(), spec: spec(30, false), forecaster: None }, &setup).unwrap();
-        let ahead = run(&series, &Policy { name: "oracle".into(), spec: spec(30, true), forecaster: Some(Box::new(Oracle)) }, &setup).unwrap();
+        let reactive = run(&series, &Policy { name: "reactive".into(), spec: spec(30, false), forecaster: None, target_factor: 1.0 }, &setup).unwrap();
+        let ahead = run(&series, &Policy { name: "oracle".into(), spec: spec(30, true), forecaster: Some(std::sync::Arc::new(Oracle)), target_factor: 1.0 }, &setup).unwrap();
         // Reactive: it sees the step at the first poll after it and waits 2 minutes for pods.
         assert!(reactive.under_provisioned_minutes >= 2.0, "{reactive:?}");
         assert!(ahead.under_provisioned_minutes < reactive.under_provisioned_minutes, "{ahead:?} vs {reactive:?}");
@@ -213,7 +217,7 @@ mod tests {
         assert!(reactive.actions >= 1 && reactive.timeline.len() == 120, "{}", reactive.timeline.len());
         // A gap is skipped, not taken as zero load.
         let gappy = Series { values: (0..60).map(|i| if (10..20).contains(&i) { None } else { Some(100.0) }).collect(), ..series };
-        let g = run(&gappy, &Policy { name: "reactive".into(), spec: spec(30, false), forecaster: None }, &setup).unwrap();
+        let g = run(&gappy, &Policy { name: "reactive".into(), spec: spec(30, false), forecaster: None, target_factor: 1.0 }, &setup).unwrap();
         assert_eq!((g.actions, g.timeline.len()), (0, 100));
     }
 }

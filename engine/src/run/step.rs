@@ -133,7 +133,7 @@ impl Engine {
             if let Some((target, _)) = first.filter(|_| !mitigated) {
                 let spec = &obj.stored.spec;
                 let route = if direct { Route::Direct } else { Route::Hpa };
-                obj.last_forecast = p.adjust(&mut decision, current, target, spec.min_replica_count, spec.max_replica_count, route);
+                obj.last_forecast = p.adjust(&mut decision, now, current, target, spec.min_replica_count, spec.max_replica_count, route);
             } else {
                 obj.last_forecast = None;
             }
