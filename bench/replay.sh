@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWELL=${1:-target/release/swell}
 TRACES=${TRACES:-../shared/traces}
-run() { echo "== $1"; shift; "$SWELL" replay "$@"; echo; }
+run() { echo "== $1"; shift; "$SWELL" replay --tune "$@"; echo; }
 # NASA: fit on July, test on August (the last row, 09-01 00:00, is clock drift).
 run "NASA HTTP, August 1995" --trace "$TRACES/nasa_http_1995_requests_per_minute.csv" --object bench/replay/nasa.yaml \
   --capacity-per-replica 60 --startup 120 --train-until 1995-08-01T00:00:00-04:00 --to 1995-08-31T23:59:00-04:00

@@ -62,5 +62,9 @@ fn main() {
     let mut forest = ForestForecaster::new(FeatureSpec::standard(3), ForestParams { trees, ..Default::default() });
     forest.fit(&s, 0..s.len()).unwrap();
     let stored = serde_json::to_vec(forest.fitted.as_ref().unwrap()).unwrap();
-    println!("a stored {trees}-tree forest: {:.1} MiB of JSON", stored.len() as f64 / 1_048_576.0);
+    let sealed = engine::predict::forecast::Forecaster::encode(&forest).unwrap();
+    println!("a stored {trees}-tree forest: {:.1} MiB of JSON, {:.1} MiB as SQL keeps it (zlib)", stored.len() as f64 / 1_048_576.0, sealed.len() as f64 / 1_048_576.0);
+    let started = std::time::Instant::now();
+    let back = engine::predict::stored::decode(&sealed).unwrap();
+    println!("restoring it from those bytes: {:.2} s; same forecast: {}", started.elapsed().as_secs_f64(), back.predict(&s, s.len() - 10) == forest.predict(&s, s.len() - 10));
 }

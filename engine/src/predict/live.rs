@@ -1,6 +1,6 @@
 //! The forecast in the live loop: an object's predictor keeps its first trigger's metric on a
 //! minute grid (seeded from the samples in SQL at start), takes up the stored champion model,
-//! trains a challenger off the scaling path (`spawn_blocking`) once it has `minHistory` and
+//! trains a challenger off the scaling path (on the low-priority trainer thread) once it has `minHistory` and
 //! again every [`RETRAIN`], records every version in SQL and uses a new one only if it beats
 //! the champion; it blends the forecast into the decision (`on`) or only says what it would
 //! have done (`forecastOnly`).
@@ -23,9 +23,6 @@ pub const RETRAIN: i64 = 6 * 3600;
 /// The grid the live history is kept on.
 pub const STEP: i64 = 60;
 
-/// One training at a time per process: a thousand models due together queue here instead of
-/// taking every core from the polls.
-static TRAINING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// Where an object's models and samples are kept.
 #[derive(Clone, Debug)]
@@ -155,6 +152,21 @@ impl Predictor {
         self.model.is_some()
     }
 
+    /// What the predictor has, in words (for pages and the CLI).
+    pub fn status(&self) -> String {
+        let model = match (&self.model, self.restored) {
+            (_, false) => "loading its history and model from SQL".to_string(),
+            (Some(m), true) => format!("model {} v{} in use", m.name(), self.version),
+            (None, true) if self.training.is_some() => "training its first model".to_string(),
+            (None, true) => format!("no model yet: {} of the {} s of history needed", self.span(), self.spec.min_history),
+        };
+        match (&self.last_error, &self.last_verdict) {
+            (Some(e), _) => format!("{model}; last training failed: {e}"),
+            (None, Some(v)) => format!("{model}; last training: {v}"),
+            _ => model,
+        }
+    }
+
     /// Trains again at the next poll (the CLI's and dashboard's "retrain").
     pub fn retrain_now(&mut self) {
         self.trained_at = None;
@@ -233,10 +245,9 @@ impl Predictor {
         let (spec, polling, history, champion) = (self.spec.clone(), self.polling, self.history.clone(), self.model.clone());
         let (sink, metric, next) = (self.sink.clone(), self.metric.clone().unwrap_or_default(), self.trained + 1);
         self.training = Some(rt.spawn(async move {
-            let _one = TRAINING.acquire().await.map_err(|e| e.to_string())?;
-            let t = tokio::task::spawn_blocking(move || train_and_judge(&spec, polling, &history, champion.as_deref()))
-                .await
-                .map_err(|e| format!("training stopped: {e}"))??;
+            // One training at a time per process, on a low-priority thread: a thousand models
+            // due together queue there instead of taking the cores from the polls.
+            let t = super::trainer::run(move || train_and_judge(&spec, polling, &history, champion.as_deref())).await.map_err(|e| format!("training stopped: {e}"))??;
             let version = match sink {
                 None => next,
                 Some(sink) => {
@@ -310,14 +321,26 @@ impl Predictor {
                 decision.replicas = b.replicas;
                 note.acted = true;
             }
-            (PredictiveMode::On, Route::Hpa, true) => {
+            (PredictiveMode::On, Route::Hpa { reading }, _) => {
                 // The HPA divides the served metric by the target: serve the load the forecast
-                // plans for, capped as the blend caps replicas.
+                // plans for when it is above the reading, capped as the blend caps replicas.
                 let load = if upper { f.upper.max(f.mean) } else { f.mean };
-                let floor = load.min(b.replicas as f64 * target);
-                decision.explanation = format!("{}; {said}: the HPA is served {floor:.1} (the forecast) instead of the current metric", decision.explanation);
-                note.acted = true;
-                note.hpa_floor = Some(floor);
+                let cap = step.map_or(max, |s| current.max(1).saturating_add(s).min(max));
+                let floor = load.min(cap as f64 * target);
+                note.changed = floor > reading;
+                if note.changed {
+                    decision.explanation = format!("{}; {said}: the HPA is served {floor:.1} (the forecast) instead of the reading {reading:.1}", decision.explanation);
+                    note.acted = true;
+                    note.hpa_floor = Some(floor);
+                } else {
+                    decision.explanation = format!("{}; {said}: no change (the reading {reading:.1} is served)", decision.explanation);
+                }
+            }
+            (PredictiveMode::ForecastOnly, Route::Hpa { reading }, _) => {
+                let load = if upper { f.upper.max(f.mean) } else { f.mean };
+                note.changed = load > reading;
+                let what = if note.changed { format!("would serve the HPA {load:.1} instead of the reading {reading:.1} (forecastOnly)") } else { "no change".to_string() };
+                decision.explanation = format!("{}; {said}: {what}", decision.explanation);
             }
             (PredictiveMode::ForecastOnly, _, true) => decision.explanation = format!("{}; {said}: would raise to {} (forecastOnly)", decision.explanation, b.replicas),
             _ => decision.explanation = format!("{}; {said}: no change", decision.explanation),
@@ -327,10 +350,11 @@ impl Predictor {
 }
 
 /// Where the decision goes: Swell scales the target itself, or serves the HPA its metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Route {
     Direct,
-    Hpa,
+    /// With the first trigger's reading now (what is served unless the forecast is higher).
+    Hpa { reading: f64 },
 }
 
 /// What a forecast was and did at one poll (recorded with the decision, shown on pages).

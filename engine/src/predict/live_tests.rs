@@ -42,13 +42,17 @@ async fn learns_from_what_it_sees_then_raises_the_reactive_answer_and_says_so() 
     // hpa mode: the replicas are the HPA's to set; the metric served to it carries the forecast.
     p.spec.mode = PredictiveMode::On;
     let mut d3 = Decision { replicas: 1, explanation: String::new(), ..d2 };
-    let note = p.adjust(&mut d3, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa).unwrap();
+    let note = p.adjust(&mut d3, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa { reading: 100.0 }).unwrap();
     assert_eq!((d3.replicas, note.hpa_floor), (1, Some(f.mean)), "{}", d3.explanation);
     assert!(d3.explanation.contains("the HPA is served"), "{}", d3.explanation);
+    // A reading above the forecast is served as it is.
+    let mut d5 = Decision { replicas: 1, explanation: String::new(), ..d3.clone() };
+    let note = p.adjust(&mut d5, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa { reading: f.mean + 1.0 }).unwrap();
+    assert!(note.hpa_floor.is_none() && !note.acted && d5.explanation.contains("no change"), "{}", d5.explanation);
     // Capped by maxScaleUpStep as the replicas are: at most 2 above the reactive 1.
     p.spec.max_scale_up_step = Some(2);
     let mut d4 = Decision { replicas: 1, explanation: String::new(), ..d3 };
-    assert_eq!(p.adjust(&mut d4, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa).unwrap().hpa_floor, Some(f.mean.min(300.0)));
+    assert_eq!(p.adjust(&mut d4, chrono::Utc::now(), 1, 100.0, 1, 50, Route::Hpa { reading: 100.0 }).unwrap().hpa_floor, Some(f.mean.min(300.0)));
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod live;
 pub mod replay;
 pub mod stored;
 pub mod trace_csv;
+pub mod trainer;
 pub mod tune;
 
 #[cfg(test)]

@@ -130,9 +130,9 @@ impl Engine {
                 p.observe(now.timestamp(), m.value);
             }
             p.poll_training(now.timestamp(), first.map(|(_, m)| m.name.as_str()));
-            if let Some((target, _)) = first.filter(|_| !mitigated) {
+            if let Some((target, m)) = first.filter(|_| !mitigated) {
                 let spec = &obj.stored.spec;
-                let route = if direct { Route::Direct } else { Route::Hpa };
+                let route = if direct { Route::Direct } else { Route::Hpa { reading: m.value } };
                 obj.last_forecast = p.adjust(&mut decision, now, current, target, spec.min_replica_count, spec.max_replica_count, route);
             } else {
                 obj.last_forecast = None;
@@ -176,6 +176,7 @@ impl Engine {
             v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
             v.external = external;
             v.forecast = obj.last_forecast.clone();
+            v.model_status = obj.predictor.as_ref().map(|p| p.status());
             v.forecast_floor = floor;
             v.anomaly = obj.last_anomaly.clone();
             v.held = held;

@@ -46,6 +46,8 @@ pub struct ObjectView {
     pub warnings: Vec<String>,
     /// What the forecast was and did at the last poll (predictive objects).
     pub forecast: Option<crate::predict::live::ForecastNote>,
+    /// The predictor's state in words (model in use, training, history still missing).
+    pub model_status: Option<String>,
     /// What the anomaly guard found at the last poll, and what its policy did.
     pub anomaly: Option<crate::predict::guard::AnomalyNote>,
     /// External metrics whose reading looks broken: the last good value is served instead.
@@ -102,6 +104,7 @@ impl ObjectView {
             warnings: Vec::new(),
             forecast: None,
             forecast_floor: None,
+            model_status: None,
             anomaly: None,
             held: BTreeMap::new(),
             spec: Some(std::sync::Arc::new(stored.spec.clone())),
