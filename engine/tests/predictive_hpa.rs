@@ -1,6 +1,7 @@
 //! `hpa` mode with a forecast, on a real control plane: the object's history comes from SQL,
 //! and the metric served to the HPA (cached and read live, as the external metrics API does)
-//! is max(reading, forecast) when the forecast is higher; the replicas stay the HPA's.
+//! is max(reading, forecast) when the forecast is higher; the replicas stay the HPA's. The
+//! engine's model API: a retraining recorded, a rollback to v1 used by the next polls.
 
 mod common;
 
@@ -68,6 +69,15 @@ async fn the_hpa_is_served_the_forecast_when_it_is_above_the_reading() {
     // The model is stored and is the champion.
     let versions = store::models::list(db, view.id).await.unwrap();
     assert!(versions.iter().any(|v| v.is_champion && v.kind == "linear"), "{versions:?}");
+    // Through the engine's API: a retraining records v2 (promoted only if better); a rollback
+    // to v1 makes it the champion again and the next polls forecast with it.
+    running.engine.retrain_model("team", view.id).await.unwrap();
+    eventually("v2 recorded", WAIT, || async { store::models::list(db, view.id).await.ok().filter(|v| v.len() == 2) }).await;
+    running.engine.rollback_model("team", view.id, 1, "alice").await.unwrap();
+    let versions = store::models::list(db, view.id).await.unwrap();
+    assert_eq!(versions.iter().filter(|v| v.is_champion).map(|v| v.version).collect::<Vec<_>>(), vec![1], "{versions:?}");
+    eventually("forecasts from v1 again", WAIT, || async { running.engine.find("east", "shop", "web")?.forecast.filter(|f| f.version == 1).map(|_| ()) }).await;
+    assert!(running.engine.rollback_model("team", view.id, 9, "alice").await.unwrap_err().to_string().contains("model version 9"));
     // A reading above the forecast is served (never less than it).
     metric.set(10_000);
     eventually("the reading served when it is higher", WAIT, || async {
