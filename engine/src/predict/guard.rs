@@ -30,6 +30,35 @@ struct MetricGuard {
     training: Option<tokio::task::JoinHandle<Result<Detector, String>>>,
     trained_at: Option<i64>,
     broken_since: Option<i64>,
+    /// Identical good values in a row now, and the longest such run that ended: a value held
+    /// longer than the source has ever held one (and than `stuck_polls`) is stuck; a square
+    /// wave's long plateaus are not.
+    run: usize,
+    longest_done: usize,
+    /// The current run outlasted maxHold once: it is the source's way now.
+    run_accepted: bool,
+}
+
+impl MetricGuard {
+    fn push_good(&mut self, v: f64) {
+        if self.good.back() == Some(&v) {
+            self.run += 1;
+        } else {
+            self.longest_done = self.longest_done.max(self.run);
+            self.run = 1;
+            self.run_accepted = false;
+        }
+        self.good.push_back(v);
+        if self.good.len() > KEEP {
+            self.good.pop_front();
+        }
+        if self.changes.back() != Some(&v) {
+            self.changes.push_back(v);
+            if self.changes.len() > KEEP {
+                self.changes.pop_front();
+            }
+        }
+    }
 }
 
 /// What the guard found at one poll, for the decision and its record.
@@ -58,12 +87,21 @@ impl AnomalyGuard {
         let (spec, guards) = (&self.spec, &self.guards);
         let m = self.metrics.entry(metric.to_string()).or_default();
         take_detector(m);
+        let run_now = if m.good.back() == Some(&value) { m.run + 1 } else { 1 };
+        let stuck = (run_now > guards.stuck_polls.max(m.longest_done) && m.changes.len() > 1 && !(run_now > 1 && m.run_accepted)).then_some(Finding::Stuck { value, polls: run_now });
         let recent = m.good.make_contiguous();
         let repeat = m.changes.back() == Some(&value);
-        let finding = guards.check(recent, value).or_else(|| if value.is_finite() && !repeat { m.detector.as_ref()?.check(m.changes.make_contiguous(), value) } else { None });
+        let finding = guards
+            .check(recent, value)
+            .filter(|f| !matches!(f, Finding::Stuck { .. }))
+            .or(stuck)
+            .or_else(|| if value.is_finite() && !repeat { m.detector.as_ref()?.check(m.changes.make_contiguous(), value) } else { None });
         let finding = match finding {
             Some(f) if m.broken_since.is_some_and(|t| now - t > spec.max_hold as i64) && value.is_finite() && value >= 0.0 => {
                 tracing::info!(metric, "{f} for more than {} s: taken as the new normal", spec.max_hold);
+                if let Finding::Stuck { .. } = f {
+                    m.run_accepted = true;
+                }
                 None
             }
             other => other,
@@ -74,16 +112,7 @@ impl AnomalyGuard {
             }
             None => {
                 m.broken_since = None;
-                m.good.push_back(value);
-                if m.good.len() > KEEP {
-                    m.good.pop_front();
-                }
-                if m.changes.back() != Some(&value) {
-                    m.changes.push_back(value);
-                    if m.changes.len() > KEEP {
-                        m.changes.pop_front();
-                    }
-                }
+                m.push_good(value);
                 m.first_at.get_or_insert(now);
             }
         }
@@ -116,15 +145,8 @@ impl AnomalyGuard {
         let m = self.metrics.entry(metric.to_string()).or_default();
         for &(t, v) in values.iter().filter(|(_, v)| v.is_finite() && *v >= 0.0) {
             m.first_at.get_or_insert(t);
-            m.good.push_back(v);
-            if m.changes.back() != Some(&v) {
-                m.changes.push_back(v);
-            }
+            m.push_good(v);
         }
-        let excess = m.good.len().saturating_sub(KEEP);
-        m.good.drain(..excess);
-        let excess = m.changes.len().saturating_sub(KEEP);
-        m.changes.drain(..excess);
         let (Some(first), Some(&(last, _))) = (m.first_at, values.last()) else { return };
         if last - first >= self.spec.min_history as i64 && m.changes.len() >= 128 {
             let history: Vec<f64> = m.changes.iter().copied().collect();
@@ -263,6 +285,23 @@ mod false_alarms {
     /// A daily cycle with noise, updated every 5 minutes and polled every 30 s for ten
     /// days: the forest (trained on changes only, threshold calibrated on its own history)
     /// flags well under one update a day, and nothing else fires.
+    #[test]
+    fn a_plateau_as_long_as_the_sources_usual_ones_is_not_stuck() {
+        let mut g = super::AnomalyGuard::new(serde_json::from_value(serde_json::json!({"policy": "hold", "minHistory": 999_999, "maxHold": 120})).unwrap());
+        // A square wave: 100 polls at 20, 100 at 80, … (an on/off load).
+        let level = |k: i64| if (k / 100) % 2 == 0 { 20.0 } else { 80.0 };
+        let wave: Vec<(i64, f64)> = (0..1_000).map(|k| (k, level(k))).collect();
+        g.warm("m", &wave);
+        for k in 1_000..1_400 {
+            assert!(g.check(k, "m", level(k)).is_none(), "poll {k}");
+        }
+        // Then 20 from poll 1,500 on, held longer than any plateau before: stuck from the run's
+        // poll 101 until maxHold (120 s here), then the source's way while it lasts.
+        let flagged: Vec<i64> = (1_500..1_900).filter(|&k| g.check(k, "m", 20.0).is_some()).collect();
+        assert!(!flagged.is_empty() && flagged[0] == 1_600 && flagged.len() <= 122, "{flagged:?}");
+        assert!(flagged.windows(2).all(|w| w[1] == w[0] + 1), "one stretch: {flagged:?}");
+    }
+
     #[test]
     fn a_clean_cycle_polled_faster_than_it_updates_raises_few_alarms() {
         let mut g = super::AnomalyGuard::new(serde_json::from_value(serde_json::json!({"policy": "hold", "minHistory": 3600})).unwrap());
