@@ -87,6 +87,11 @@ async fn a_broken_metric_in_a_running_demo_is_held_without_thrashing_and_the_for
         let last = explanations(1).await;
         assert!(!last[0].contains("held at"), "after {fault}: {last:?}");
     }
+    // Decisions record the forecast (mean, quantile, model, version, whether it changed the
+    // answer) and the anomaly (finding, policy) in their inputs.
+    let rows = engine::store::recent_decisions(&db, id, 200).await.unwrap();
+    assert!(rows.iter().any(|d| d.inputs["forecast"]["model"] == "random-forest" && d.inputs["forecast"]["version"].as_u64() >= Some(1) && d.inputs["forecast"]["quantile"] == 0.9), "no forecast recorded");
+    assert!(rows.iter().any(|d| d.inputs["anomaly"]["policy"] == "hold" && d.inputs["anomaly"]["mitigated"] == true), "no anomaly recorded");
     let (_, metrics) = get(port, "/metrics").unwrap();
     assert!(metrics.lines().any(|l| l.starts_with("swell_anomalies_total{policy=\"hold\"}")), "anomalies are counted");
     // Bad input names the fix; an unknown workload is a 404.
