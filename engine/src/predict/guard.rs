@@ -107,8 +107,17 @@ impl AnomalyGuard {
             other => other,
         };
         match &finding {
-            Some(_) => {
+            Some(f) => {
                 m.broken_since.get_or_insert(now);
+                // An isolated value is still the context the next change is judged in (else each
+                // one after it looks further off, and one odd value flags a whole stretch); it
+                // stays out of the good history the plain guards compare against.
+                if matches!(f, Finding::Isolated { .. }) && m.changes.back() != Some(&value) {
+                    m.changes.push_back(value);
+                    if m.changes.len() > KEEP {
+                        m.changes.pop_front();
+                    }
+                }
             }
             None => {
                 m.broken_since = None;
