@@ -30,8 +30,38 @@ pub struct Overview {
     pub objects: Vec<ObjectRow>,
 }
 
+/// Who a request comes from, as the server's authentication layer found it.
+#[cfg(feature = "ssr")]
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub principal: Option<engine::access::Principal>,
+    /// Authenticated by an API token (no cookie, so no cross-site request can carry it).
+    pub by_token: bool,
+}
+
+/// CSRF check for a state-changing request made with the session cookie: its Origin must be
+/// Swell's own (`public_url`, or the Host it was sent to); without Origin, the browser's
+/// `Sec-Fetch-Site` must say same-origin.
+#[cfg(feature = "ssr")]
+pub fn check_origin(headers: &http::HeaderMap, public_url: &str) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("origin") {
+        Some(origin) => {
+            let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or_default();
+            if origin.trim_end_matches('/') == public_url.trim_end_matches('/') || header("host") == Some(authority) {
+                Ok(())
+            } else {
+                Err(format!("cross-site request refused: Origin {origin:?} is not this Swell ({public_url})"))
+            }
+        }
+        None if header("sec-fetch-site") == Some("same-origin") => Ok(()),
+        None => Err("cross-site request refused: no Origin header; send it, or use an API token".into()),
+    }
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
+    use engine::access::{Principal, Role};
     use leptos::prelude::*;
 
     /// The engine handed to every request by the server (`leptos_routes_with_context`).
@@ -39,14 +69,59 @@ pub mod ssr {
         use_context::<engine::Engine>().ok_or_else(|| ServerFnError::new("engine missing from context"))
     }
 
+    /// The address users reach Swell at (for the Origin check), provided with the engine.
+    #[derive(Clone, Debug)]
+    pub struct PublicUrl(pub String);
+
     /// The one place engine errors become server-function errors (messages name the field).
     pub fn fail(e: engine::Error) -> ServerFnError {
+        if matches!(e, engine::Error::Refused(_)) {
+            status(http::StatusCode::FORBIDDEN);
+        } else if matches!(e, engine::Error::NotFound(_)) {
+            status(http::StatusCode::NOT_FOUND);
+        }
         ServerFnError::new(e.to_string())
     }
 
-    /// Who is acting. Until login exists (tenancy issue) every dashboard change is "dashboard".
-    pub fn actor() -> String {
-        "dashboard".into()
+    fn status(code: http::StatusCode) {
+        if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+            r.set_status(code);
+        }
+    }
+
+    /// The caller of this request (nobody when the layer found no session or token).
+    pub fn caller() -> super::Caller {
+        use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<super::Caller>().cloned()).unwrap_or_default()
+    }
+
+    /// The tenant a page asked for, else the caller's own.
+    pub fn tenant_or_own(tenant: Option<String>) -> String {
+        tenant.filter(|t| !t.is_empty()).or_else(|| caller().principal.map(|p| p.tenant)).unwrap_or_default()
+    }
+
+    /// Every server function's authorization: the caller needs `role` in `tenant`; a change
+    /// made with the session cookie must also come from Swell's own pages. A refusal is
+    /// answered 403 and written to the audit log.
+    pub async fn authorize(tenant: &str, role: Role, action: &str) -> Result<Principal, ServerFnError> {
+        let caller = caller();
+        let engine = engine()?;
+        let checked = engine::access::authorize(caller.principal.as_ref(), tenant, role, action).map_err(|e| e.to_string()).and_then(|p| {
+            if role > Role::Viewer && !caller.by_token {
+                let parts = use_context::<http::request::Parts>();
+                let public = use_context::<PublicUrl>().map(|u| u.0).unwrap_or_default();
+                let headers = parts.map(|p| p.headers).unwrap_or_default();
+                super::check_origin(&headers, &public).map_err(|e| format!("refused: {action}: {e}"))?;
+            }
+            Ok(p.clone())
+        });
+        match checked {
+            Ok(p) => Ok(p),
+            Err(msg) => {
+                engine.audit_refusal(caller.principal.as_ref(), Some(tenant), action, &msg).await;
+                status(http::StatusCode::FORBIDDEN);
+                Err(ServerFnError::new(msg))
+            }
+        }
     }
 
     impl From<engine::ObjectView> for super::ObjectRow {
@@ -71,17 +146,13 @@ pub mod ssr {
     }
 }
 
-/// The tenant's ScaledObjects; no tenant means the first one.
+/// The tenant's ScaledObjects; no tenant means the caller's own.
 #[server]
 pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnError> {
-    let engine = ssr::engine()?;
-    let tenants = engine.tenants();
-    let tenant = tenant.or_else(|| tenants.first().cloned()).unwrap_or_default();
-    if !tenants.contains(&tenant) && !tenant.is_empty() {
-        return Err(ServerFnError::new(format!("no tenant named {tenant:?}")));
-    }
-    let objects = engine.overview(&tenant).into_iter().map(ObjectRow::from).collect();
-    Ok(Overview { tenant, tenants, objects })
+    let tenant = ssr::tenant_or_own(tenant);
+    ssr::authorize(&tenant, engine::access::Role::Viewer, "load_overview").await?;
+    let objects = ssr::engine()?.overview(&tenant).into_iter().map(ObjectRow::from).collect();
+    Ok(Overview { tenants: vec![tenant.clone()], tenant, objects })
 }
 
 
@@ -109,6 +180,7 @@ pub const DECISIONS_SHOWN: u64 = 50;
 /// One object with its newest decisions.
 #[server]
 pub async fn load_object(tenant: String, id: i32) -> Result<ObjectDetail, ServerFnError> {
+    ssr::authorize(&tenant, engine::access::Role::Viewer, "load_object").await?;
     let engine = ssr::engine()?;
     let object = engine.object(&tenant, id).ok_or_else(|| ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}")))?;
     let decisions = engine.decisions(&tenant, id, DECISIONS_SHOWN).await.map_err(ssr::fail)?;
@@ -144,9 +216,10 @@ fn expiry(minutes: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Server
 /// Fixes an object's replicas until resumed or expired.
 #[server]
 pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
+    let who = ssr::authorize(&tenant, engine::access::Role::Operator, "override_replicas").await?;
     let replicas: i32 = replicas.trim().parse().map_err(|_| ServerFnError::new(format!("replicas: {replicas:?} is not a whole number")))?;
     ssr::engine()?
-        .set_override(&tenant, id, engine::OverrideInput::Replicas(replicas), &reason, &ssr::actor(), expiry(&expires_minutes)?)
+        .set_override(&tenant, id, engine::OverrideInput::Replicas(replicas), &reason, &who.actor, expiry(&expires_minutes)?)
         .await
         .map_err(ssr::fail)
 }
@@ -154,8 +227,9 @@ pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason
 /// Stops scaling an object at its current replicas until resumed or expired.
 #[server]
 pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
+    let who = ssr::authorize(&tenant, engine::access::Role::Operator, "pause_object").await?;
     ssr::engine()?
-        .set_override(&tenant, id, engine::OverrideInput::Pause, &reason, &ssr::actor(), expiry(&expires_minutes)?)
+        .set_override(&tenant, id, engine::OverrideInput::Pause, &reason, &who.actor, expiry(&expires_minutes)?)
         .await
         .map_err(ssr::fail)
 }
@@ -163,5 +237,6 @@ pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minut
 /// Clears an override or pause.
 #[server]
 pub async fn resume_object(tenant: String, id: i32) -> Result<(), ServerFnError> {
-    ssr::engine()?.clear_override(&tenant, id, "resumed from the dashboard", &ssr::actor()).await.map(|_| ()).map_err(ssr::fail)
+    let who = ssr::authorize(&tenant, engine::access::Role::Operator, "resume_object").await?;
+    ssr::engine()?.clear_override(&tenant, id, "resumed from the dashboard", &who.actor).await.map(|_| ()).map_err(ssr::fail)
 }

@@ -11,7 +11,7 @@ use leptos_router::{
 };
 
 use pages::object::ObjectPage;
-use pages::overview::{OverviewPage, TenantOverview};
+use pages::overview::TenantOverview;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -42,10 +42,12 @@ pub fn App() -> impl IntoView {
             <header class="top">
                 <a class="brand" href="/">"Swell"</a>
                 <span class="tagline">"event-driven, predictive autoscaling"</span>
+                <form class="logout" method="post" action="/logout">
+                    <button type="submit">"Sign out"</button>
+                </form>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=move || view! { <OverviewPage tenant=None/> }/>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"))

@@ -20,6 +20,11 @@ pub enum Error {
     #[error("actuation of {target}: {message}")]
     Actuation { target: String, message: String },
 
+    /// The caller may not do this (no session, another tenant, too low a role). The message
+    /// says why and never carries a credential.
+    #[error("refused: {0}")]
+    Refused(String),
+
     /// Another instance holds the leader lease; this one only watches.
     #[error("standby: another instance holds the leader lease")]
     Standby,
@@ -39,6 +44,7 @@ impl Error {
             Error::Scaler { .. } => "scaler",
             Error::Actuation { .. } => "actuation",
             Error::Standby => "standby",
+            Error::Refused(_) => "refused",
         }
     }
 }

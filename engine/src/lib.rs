@@ -1,5 +1,6 @@
 //! Swell's scaling engine: specs, scalers, decisions, actuation, storage. No web code.
 
+pub mod access;
 pub mod actuate;
 pub mod auth;
 pub mod crd;

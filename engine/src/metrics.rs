@@ -77,6 +77,10 @@ pub struct Metrics {
     pub webhook_requests: Family<OutcomeLabels, Counter>,
     /// Status and event writes the API server refused or never answered.
     pub cluster_write_errors: Family<WriteLabels, Counter>,
+    /// Calls refused by authorization (no session, other tenant, role too low, bad token).
+    pub refusals: Counter,
+    /// Sign-ins by outcome (ok, refused, failed).
+    pub logins: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -102,6 +106,8 @@ impl Default for Metrics {
             leader: Gauge::default(),
             webhook_requests: Family::default(),
             cluster_write_errors: Family::default(),
+            refusals: Counter::default(),
+            logins: Family::default(),
             registry: Registry::default(),
         };
         registry.register("scaler_metrics_value", "Current value of each scaler's metric", m.scaler_metrics_value.clone());
@@ -122,6 +128,8 @@ impl Default for Metrics {
         registry.register("leader", "1 while this instance may actuate (holds the leader lease)", m.leader.clone());
         registry.register("webhook_requests", "Webhook pushes by outcome", m.webhook_requests.clone());
         registry.register("cluster_write_errors", "Status and event writes that failed", m.cluster_write_errors.clone());
+        registry.register("access_refusals", "Calls refused by authorization", m.refusals.clone());
+        registry.register("logins", "Sign-ins by outcome", m.logins.clone());
         Metrics { registry, ..m }
     }
 }

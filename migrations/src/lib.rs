@@ -9,6 +9,7 @@ mod m20261129_000003_webhook_sources;
 mod m20261201_000004_object_state;
 mod m20261201_000005_push_relay;
 mod m20261202_000006_model_versions;
+mod m20261202_000007_tenancy;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_object_state::Migration),
             Box::new(m20261201_000005_push_relay::Migration),
             Box::new(m20261202_000006_model_versions::Migration),
+            Box::new(m20261202_000007_tenancy::Migration),
         ]
     }
 }

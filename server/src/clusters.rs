@@ -14,14 +14,11 @@ use tokio::sync::watch;
 use crate::config::Config;
 
 fn sealer(config: &Config) -> Result<Sealer, String> {
-    let key = config.secret_key.as_deref().ok_or(
-        "config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY (make one with `openssl rand -hex 32`); it seals kubeconfigs in SQL",
-    )?;
-    Sealer::from_hex(key).map_err(|e| e.to_string())
+    config.require_sealer("kubeconfigs")
 }
 
 fn purpose(name: &str) -> String {
-    format!("cluster:{name}")
+    engine::crypto::purpose::cluster(name)
 }
 
 /// `swell cluster add`: stores a kubeconfig sealed (or marks the cluster in-cluster).

@@ -23,6 +23,11 @@ const KNOWN_KEYS: &[&str] = &[
     "lease_duration_secs",
     "lease_grace_secs",
     "instance",
+    "previous_secret_keys",
+    "public_url",
+    "cookie_secure",
+    "session_ttl_minutes",
+    "session_cleanup_secs",
 ];
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -53,6 +58,19 @@ pub struct Config {
     pub lease_grace_secs: u64,
     /// This instance's name in the lease (default: host name and process id).
     pub instance: Option<String>,
+    /// Keys that sealed secrets before `secret_key` and still open them until retired (left
+    /// out); `swell secrets rotate` re-seals everything under `secret_key`.
+    pub previous_secret_keys: Vec<String>,
+    /// The address users reach the dashboard at (default `http://{bind}`): OIDC redirects
+    /// come back to `{public_url}/auth/callback` and Origin checks compare against it.
+    pub public_url: Option<String>,
+    /// Mark the session cookie Secure even when a request did not come over TLS (behind a
+    /// proxy that terminates it and sends no `X-Forwarded-Proto`).
+    pub cookie_secure: bool,
+    /// How long a sign-in lasts.
+    pub session_ttl_minutes: u32,
+    /// How often expired sessions are deleted from SQL.
+    pub session_cleanup_secs: u64,
 }
 
 impl Default for Config {
@@ -71,7 +89,28 @@ impl Default for Config {
             lease_duration_secs: 15,
             lease_grace_secs: 5,
             instance: None,
+            previous_secret_keys: Vec::new(),
+            public_url: None,
+            cookie_secure: false,
+            session_ttl_minutes: 720,
+            session_cleanup_secs: 300,
         }
+    }
+}
+
+impl Config {
+    /// The sealer of secrets in SQL: `secret_key`, opening also under `previous_secret_keys`.
+    /// None when no key is set; a bad key is an error naming its config key.
+    pub fn sealer(&self) -> Result<Option<engine::crypto::Sealer>, String> {
+        let Some(key) = self.secret_key.as_deref() else {
+            return if self.previous_secret_keys.is_empty() { Ok(None) } else { Err("previous_secret_keys is set but secret_key is not: set the new key in SWELL_SECRET_KEY".into()) };
+        };
+        engine::crypto::Sealer::from_hex(key).and_then(|s| s.with_previous(&self.previous_secret_keys)).map(Some).map_err(|e| e.to_string())
+    }
+
+    /// Like [`Config::sealer`], but a missing key is an error saying what it seals (`what`).
+    pub fn require_sealer(&self, what: &str) -> Result<engine::crypto::Sealer, String> {
+        self.sealer()?.ok_or_else(|| format!("config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY (make one with `openssl rand -hex 32`); it seals {what} in SQL"))
     }
 }
 
@@ -88,6 +127,10 @@ impl std::fmt::Debug for Config {
             .field("metrics_api_bind", &self.metrics_api_bind)
             .field("leader_election", &self.leader_election)
             .field("instance", &self.instance)
+            .field("previous_secret_keys", &self.previous_secret_keys.iter().map(|_| "***").collect::<Vec<_>>())
+            .field("public_url", &self.public_url)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("session_ttl_minutes", &self.session_ttl_minutes)
             .finish()
     }
 }

@@ -52,7 +52,7 @@ pub fn router(hooks: Arc<Hooks>) -> axum::Router {
 }
 
 pub fn purpose(tenant: &str, source: &str) -> String {
-    format!("webhook:{tenant}/{source}")
+    engine::crypto::purpose::webhook(tenant, source)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,6 +1,6 @@
 //! `swell webhook add`: a webhook source with a new secret, sealed in SQL, shown once.
 
-use engine::crypto::{Sealer, random_hex};
+use engine::crypto::random_hex;
 use engine::store;
 
 use crate::config::Config;
@@ -10,12 +10,9 @@ pub async fn add(db: &engine::DatabaseConnection, config: &Config, tenant: &str,
     if source.is_empty() || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Ok(Err(format!("source {source:?} may hold only letters, digits, '-' and '_'")));
     }
-    let Some(key) = config.secret_key.as_deref() else {
-        return Ok(Err("config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY (make one with `openssl rand -hex 32`); it seals webhook secrets in SQL".into()));
-    };
-    let sealer = match Sealer::from_hex(key) {
+    let sealer = match config.require_sealer("webhook secrets") {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(e)),
     };
     let secret = random_hex(32)?;
     let t = store::ensure_tenant(db, tenant, tenant).await?;
@@ -51,12 +48,9 @@ pub async fn add_auth(
             Err(e) => return Ok(Err(format!("--param-file {key}: cannot read {path}: {e}"))),
         };
     }
-    let Some(key) = config.secret_key.as_deref() else {
-        return Ok(Err("config key secret_key is not set: give 64 hex characters in SWELL_SECRET_KEY; it seals trigger authentication in SQL".into()));
-    };
-    let sealer = match Sealer::from_hex(key) {
+    let sealer = match config.require_sealer("trigger authentication") {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(e)),
     };
     let sealed = sealer.seal(&store::trigger_auth_purpose(tenant, namespace, name), &serde_json::to_vec(&params)?)?;
     let t = store::ensure_tenant(db, tenant, tenant).await?;

@@ -1,5 +1,6 @@
 //! `swell`: the server (`serve`), the embedded demo (`demo`) and operator commands.
 
+mod auth;
 mod clusters;
 mod hooks_cli;
 mod config;
@@ -8,6 +9,7 @@ mod metrics_api;
 mod metrics_auth;
 mod replay_cli;
 mod replay_plot;
+mod tenancy_cli;
 mod web;
 
 use std::path::PathBuf;
@@ -66,6 +68,29 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// Create and list tenants and set their identity provider.
+    Tenant {
+        #[command(subcommand)]
+        command: tenancy_cli::TenantCommand,
+    },
+    /// Grant and revoke users' roles in a tenant.
+    User {
+        #[command(subcommand)]
+        command: tenancy_cli::UserCommand,
+    },
+    /// API tokens for the CLI and scripts.
+    Token {
+        #[command(subcommand)]
+        command: tenancy_cli::TokenCommand,
+    },
+    /// Sealed secrets: `rotate` re-seals them all under secret_key.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Print every HTTP route with who may call it (JSON lines).
+    #[command(hide = true)]
+    Routes,
     /// Replay a ScaledObject over a recorded trace against reactive baselines (no cluster).
     Replay(replay_cli::ReplayArgs),
     /// Write Swell's CustomResourceDefinitions as YAML (one file each).
@@ -73,6 +98,14 @@ enum Command {
         #[arg(long, default_value = "deploy/crds")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret under secret_key; keys in previous_secret_keys still open
+    /// what they sealed until then. Example: SWELL_SECRET_KEY=$NEW
+    /// SWELL_PREVIOUS_SECRET_KEYS='["'$OLD'"]' swell secrets rotate
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +195,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         let args = args.clone();
         return Ok(tokio::task::spawn_blocking(move || replay_cli::run(&args)).await?.map_err(Startup));
     }
+    if let Command::Routes = &command {
+        for r in web::route_list() {
+            println!("{r}");
+        }
+        return Ok(Ok(()));
+    }
     if let Command::Crdgen { out } = &command {
         clusters::crdgen(out)?;
         return Ok(Ok(()));
@@ -186,6 +225,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
     if let Command::Webhook { command: WebhookCommand::Add { source, tenant } } = &command {
         return Ok(hooks_cli::add(&db, &config, tenant, source).await?.map_err(Startup));
     }
+    match &command {
+        Command::Tenant { command } => return Ok(tenancy_cli::tenant(&db, &config, command).await?.map_err(Startup)),
+        Command::User { command } => return Ok(tenancy_cli::user(&db, command).await?.map_err(Startup)),
+        Command::Token { command } => return Ok(tenancy_cli::token(&db, command).await?.map_err(Startup)),
+        Command::Secrets { command: SecretsCommand::Rotate } => return Ok(tenancy_cli::rotate(&db, &config).await?.map_err(Startup)),
+        _ => {}
+    }
     if let Command::Cluster { command } = &command {
         return Ok(match command {
             ClusterCommand::Add { name, kubeconfig, in_cluster: _, tenant } => clusters::add(&db, &config, name, kubeconfig.as_deref(), tenant).await?.map_err(Startup),
@@ -196,10 +242,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         });
     }
 
-    let sealer = match config.secret_key.as_deref().map(engine::crypto::Sealer::from_hex) {
-        None => None,
-        Some(Ok(s)) => Some(Arc::new(s)),
-        Some(Err(e)) => return Ok(Err(Startup(e.to_string()))),
+    let sealer = match config.sealer() {
+        Ok(s) => s.map(Arc::new),
+        Err(e) => return Ok(Err(Startup(e))),
     };
     let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), sealer: sealer.clone(), ..Default::default() };
     if let Command::Demo = command {
@@ -243,10 +288,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
             Err(msg) => return Ok(Err(Startup(msg))),
         }
     }
+    let local_sign_in = matches!(command, Command::Demo) && listener.local_addr()?.ip().is_loopback();
+    if matches!(command, Command::Demo) && !local_sign_in {
+        tracing::warn!(address = %config.bind, "the demo's local sign-in is off: Swell is not bound to loopback");
+    }
+    let settings = auth::Settings {
+        public_url: tenancy_cli::public_url(&config),
+        local_sign_in,
+        cookie_secure: config.cookie_secure,
+        session_ttl: time::Duration::minutes(config.session_ttl_minutes.max(1) as i64),
+    };
+    let auth = auth::Auth::new(engine.clone(), sealer.clone(), &settings);
+    let cleanup = auth::store::SqlStore::new(engine.db().clone()).spawn_cleanup(std::time::Duration::from_secs(config.session_cleanup_secs.max(1)));
     let hooks = Arc::new(hooks::Hooks::new(engine.clone(), sealer));
-    let state = web::AppState { leptos_options, engine, hooks };
+    let state = web::AppState { leptos_options, engine, hooks, auth };
     tracing::info!(address = %listener.local_addr()?, "listening; dashboard at http://{}", listener.local_addr()?);
     web::launch(listener, state, shutdown_signal()).await.context("while serving")?;
+    cleanup.abort();
     let _ = stop_tx.send(true);
     loop_handle.await.context("while stopping the engine")?;
     if let Some(api) = metrics_api {

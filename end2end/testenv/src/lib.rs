@@ -273,7 +273,10 @@ impl Drop for ControlPlane {
     }
 }
 
+pub mod browser;
 pub mod k8s;
+pub mod keycloak;
+pub mod oidc;
 pub mod kafka;
 pub mod moto;
 pub mod rabbitmq;

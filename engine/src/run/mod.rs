@@ -1,6 +1,7 @@
 //! The engine handle: a thin façade over the loop's rooms (schedule, step, actuate, apply,
 //! overrides, views, writer), holding what they share.
 
+mod access;
 mod actuate;
 mod apply;
 mod models;

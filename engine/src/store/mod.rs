@@ -4,7 +4,9 @@ pub mod entities;
 pub mod models;
 pub mod relay;
 mod secrets;
+pub mod sessions;
 pub mod state;
+pub mod tenancy;
 
 pub use secrets::{delete_trigger_auth, put_trigger_auth, put_webhook_source, trigger_auth_purpose, trigger_auth_sealed, webhook_secret};
 
