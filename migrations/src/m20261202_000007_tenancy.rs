@@ -1,6 +1,8 @@
 //! Tenancy and login: each tenant's OIDC provider settings (client secret sealed), the
 //! namespaces it owns per cluster, its users, role bindings, API tokens (only a hash kept),
-//! and login sessions (tower-sessions records).
+//! and login sessions (tower-sessions records). Replaces the placeholder `users`,
+//! `memberships`, `api_tokens` and `sessions` tables of the first migration, which nothing
+//! ever wrote to.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -10,6 +12,9 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["api_tokens", "memberships", "users", "sessions"] {
+            manager.drop_table(Table::drop().table(t).if_exists().take()).await?;
+        }
         let tenant_fk = |table: &'static str| ForeignKey::create().from(table, "tenant_id").to("tenants", "id").on_delete(ForeignKeyAction::Cascade).take();
         manager
             .create_table(

@@ -26,7 +26,7 @@ const KNOWN_KEYS: &[&str] = &[
     "previous_secret_keys",
     "public_url",
     "cookie_secure",
-    "session_ttl_minutes",
+    "session_ttl_secs",
     "session_cleanup_secs",
 ];
 
@@ -68,7 +68,7 @@ pub struct Config {
     /// proxy that terminates it and sends no `X-Forwarded-Proto`).
     pub cookie_secure: bool,
     /// How long a sign-in lasts.
-    pub session_ttl_minutes: u32,
+    pub session_ttl_secs: u64,
     /// How often expired sessions are deleted from SQL.
     pub session_cleanup_secs: u64,
 }
@@ -92,7 +92,7 @@ impl Default for Config {
             previous_secret_keys: Vec::new(),
             public_url: None,
             cookie_secure: false,
-            session_ttl_minutes: 720,
+            session_ttl_secs: 43_200,
             session_cleanup_secs: 300,
         }
     }
@@ -130,7 +130,7 @@ impl std::fmt::Debug for Config {
             .field("previous_secret_keys", &self.previous_secret_keys.iter().map(|_| "***").collect::<Vec<_>>())
             .field("public_url", &self.public_url)
             .field("cookie_secure", &self.cookie_secure)
-            .field("session_ttl_minutes", &self.session_ttl_minutes)
+            .field("session_ttl_secs", &self.session_ttl_minutes)
             .finish()
     }
 }

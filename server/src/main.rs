@@ -296,7 +296,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         public_url: tenancy_cli::public_url(&config),
         local_sign_in,
         cookie_secure: config.cookie_secure,
-        session_ttl: time::Duration::minutes(config.session_ttl_minutes.max(1) as i64),
+        session_ttl: time::Duration::seconds(config.session_ttl_secs.max(1) as i64),
     };
     let auth = auth::Auth::new(engine.clone(), sealer.clone(), &settings);
     let cleanup = auth::store::SqlStore::new(engine.db().clone()).spawn_cleanup(std::time::Duration::from_secs(config.session_cleanup_secs.max(1)));
