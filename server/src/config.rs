@@ -130,7 +130,7 @@ impl std::fmt::Debug for Config {
             .field("previous_secret_keys", &self.previous_secret_keys.iter().map(|_| "***").collect::<Vec<_>>())
             .field("public_url", &self.public_url)
             .field("cookie_secure", &self.cookie_secure)
-            .field("session_ttl_secs", &self.session_ttl_minutes)
+            .field("session_ttl_secs", &self.session_ttl_secs)
             .finish()
     }
 }

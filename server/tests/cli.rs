@@ -98,6 +98,10 @@ fn demo_serves_health_readiness_metrics_and_stops_on_sigterm() {
     assert!(body.contains("swell_decisions_total"), "{body}");
     assert!(body.contains("scaled_object=\"web-frontend\""), "{body}");
     let (status, body) = get(port, "/").unwrap();
+    assert_eq!(status, 303, "signed out, / goes to the demo's sign-in: {body}");
+    assert!(body.contains("location: /t/demo/login"), "{body}");
+    let cookie = common::demo_session(port);
+    let (status, body) = common::request(port, "GET", "/t/demo", &[("Cookie", &cookie)], "").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("web-frontend") && body.contains("orders-worker") && body.contains("catalog-api"), "SSR lists the demo objects");
 

@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, get, swell};
 
-fn send(port: u16, method: &str, path: &str, body: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    buf.split_whitespace().nth(1).unwrap().parse().unwrap()
+fn send(port: u16, cookie: &str, method: &str, path: &str, body: &str) -> u16 {
+    let origin = format!("http://127.0.0.1:{port}");
+    common::request(port, method, path, &[("Cookie", cookie), ("Origin", &origin), ("Content-Type", "application/json")], body).unwrap().0
 }
 
 /// web-frontend's desired replicas, from /metrics.
@@ -54,6 +49,8 @@ async fn a_broken_metric_in_a_running_demo_is_held_without_thrashing_and_the_for
         std::thread::sleep(Duration::from_millis(100));
     }
     let db = engine::store::connect(&format!("sqlite://{}/data/swell.db", dir.path().display())).await.unwrap();
+    let cookie = common::demo_session(port);
+    assert_eq!(send(port, "", "POST", "/demo/faults/web-requests", r#"{"fault": "notANumber"}"#), 403, "faults need a signed-in operator");
     let id = engine::store::load_objects(&db).await.unwrap().into_iter().find(|o| o.name == "web-frontend").unwrap().id;
     let explanations = |n: u64| {
         let db = db.clone();
@@ -74,9 +71,9 @@ async fn a_broken_metric_in_a_running_demo_is_held_without_thrashing_and_the_for
 
     for (fault, said) in [(r#"{"fault": "spike", "factor": 100}"#, "the typical"), (r#"{"fault": "stuckAtZero"}"#, "fell at once"), (r#"{"fault": "notANumber"}"#, "not a number")] {
         let before = desired(port);
-        assert_eq!(send(port, "POST", "/demo/faults/web-requests", fault), 200, "{fault}");
+        assert_eq!(send(port, &cookie, "POST", "/demo/faults/web-requests", fault), 200, "{fault}");
         let seen = watch(port, 6);
-        assert_eq!(send(port, "DELETE", "/demo/faults/web-requests", ""), 200);
+        assert_eq!(send(port, &cookie, "DELETE", "/demo/faults/web-requests", ""), 200);
         // Held: at most the one change already under way when the fault came; never to the
         // maximum (12) on a ×100 spike, never down on a blank metric.
         assert!(changes(&seen) <= 1 && seen.iter().all(|n| (n - before).abs() <= 1 && *n < 12), "{fault}: replicas {before} then {seen:?}");
@@ -95,8 +92,8 @@ async fn a_broken_metric_in_a_running_demo_is_held_without_thrashing_and_the_for
     let (_, metrics) = get(port, "/metrics").unwrap();
     assert!(metrics.lines().any(|l| l.starts_with("swell_anomalies_total{policy=\"hold\"}")), "anomalies are counted");
     // Bad input names the fix; an unknown workload is a 404.
-    assert_eq!(send(port, "POST", "/demo/faults/web-requests", "{\"fault\": \"melt\"}"), 400);
-    assert_eq!(send(port, "POST", "/demo/faults/nope", r#"{"fault": "notANumber"}"#), 404);
+    assert_eq!(send(port, &cookie, "POST", "/demo/faults/web-requests", "{\"fault\": \"melt\"}"), 400);
+    assert_eq!(send(port, &cookie, "POST", "/demo/faults/nope", r#"{"fault": "notANumber"}"#), 404);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -53,7 +53,7 @@ async fn hpa_controller_scales_from_swells_external_metric() {
     eventually("the HPA controller scaled web to 4", WAIT, || async { (replicas(&client, "shop", "web").await == 4).then_some(()) }).await;
 
     // The dashboard shows the synced object in its tenant.
-    let (code, page) = get(port, "/t/team").expect("dashboard answers");
+    let (code, page) = common::get_as(port, "/t/team", &served.token).expect("dashboard answers");
     assert_eq!(code, 200);
     assert!(page.contains("web") && page.contains("Deployment/web"), "the dashboard does not list web");
 

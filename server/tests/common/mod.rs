@@ -26,16 +26,43 @@ pub fn free_port() -> u16 {
 }
 
 pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    request(port, "GET", path, &[], "")
+}
+
+/// GET as the holder of an API token.
+pub fn get_as(port: u16, path: &str, token: &str) -> Option<(u16, String)> {
+    request(port, "GET", path, &[("Authorization", &format!("Bearer {token}"))], "")
+}
+
+/// One HTTP/1.1 request on loopback: status and the whole response (headers and body).
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, buf))
 }
 
+
+/// Signs in to a running `swell demo` with its local sign-in; returns the `Cookie` header value.
+pub fn demo_session(port: u16) -> String {
+    let origin = format!("http://127.0.0.1:{port}");
+    let (code, res) = request(port, "POST", "/t/demo/login/local", &[("Origin", &origin), ("Content-Type", "application/x-www-form-urlencoded")], "next=%2Ft%2Fdemo").expect("local sign-in answers");
+    assert_eq!(code, 303, "{res}");
+    let cookie = res.lines().find_map(|l| l.strip_prefix("set-cookie: ")).expect("a session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// Creates an API token with `role` in `tenant` on the database at `db` (`swell token create`).
+pub fn token(dir: &std::path::Path, db: &str, tenant: &str, name: &str, role: &str) -> String {
+    let out = swell(dir).args(["token", "create", name, "--tenant", tenant, "--role", role, "--database-url", db]).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
 
 /// A `swell demo` on a free port in its own folder, stopped when dropped.
 pub struct Demo {
@@ -86,6 +113,8 @@ impl Drop for Serve {
 /// `swell serve` with a registered cluster and its metrics API behind an APIService; its
 /// output (every log line) goes to `serve.log` in its folder.
 pub struct Served {
+    /// An admin API token of tenant `team`.
+    pub token: String,
     pub serve: Serve,
     pub dir: tempfile::TempDir,
     pub api_port: u16,
@@ -147,7 +176,8 @@ pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, lo
         ),
     )
     .await;
-    Served { serve, dir, api_port, port, db }
+    let token = token(dir.path(), &db, "team", "tests", "admin");
+    Served { serve, dir, api_port, port, db, token }
 }
 
 /// curl's status code and body for `url` with extra arguments (method, certificates,
