@@ -1,6 +1,6 @@
 //! Keycloak (the Quarkus distribution from Maven Central, fetched by
 //! `end2end/keycloak/fetch.sh` into the cache) in dev mode on 127.0.0.1 with an in-memory
-//! database, on the Temurin 25 JDK. One instance per test process ([`Keycloak::shared`]),
+//! database, on a JDK 21+ (`end2end/keycloak/start.sh`). One instance per test process ([`Keycloak::shared`]),
 //! or the one `dev.sh test` started for the whole run (`SWELL_TEST_KEYCLOAK_URL`). Tests
 //! import their own realms from JSON through the admin API.
 
@@ -20,26 +20,8 @@ pub struct Keycloak {
     admin_password: String,
 }
 
-/// The JDK Keycloak runs on: `SWELL_KEYCLOAK_JAVA_HOME`, else a Temurin 21+ in /usr/lib/jvm.
-pub fn java_home() -> io::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SWELL_KEYCLOAK_JAVA_HOME") {
-        return Ok(p.into());
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("temurin-") && n.split('-').nth(1).and_then(|v| v.parse::<u32>().ok()).is_some_and(|v| v >= 21)))
-        .collect();
-    found.sort();
-    found.pop().ok_or_else(|| io::Error::other("no JDK 21+ for Keycloak in /usr/lib/jvm (a Temurin 25 JDK is expected there); set SWELL_KEYCLOAK_JAVA_HOME"))
-}
-
-fn dist() -> io::Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keycloak/fetch.sh");
-    let out = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!("{} failed ({})", script.display(), out.status)));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+fn start_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../keycloak/start.sh")
 }
 
 impl Keycloak {
@@ -56,8 +38,6 @@ impl Keycloak {
     /// spawned from a thread that lives as long as this process, so it outlives the test
     /// that started it and dies with the process.
     pub fn start() -> io::Result<Keycloak> {
-        let home = dist()?;
-        let java = java_home()?;
         let (port, management) = (free_port()?, free_port()?);
         let password = format!("admin-{}", std::process::id());
         let log = std::env::temp_dir().join(format!("swell-keycloak-{port}.log"));
@@ -66,19 +46,9 @@ impl Keycloak {
         std::thread::spawn(move || {
             let spawned = (|| {
                 let file = std::fs::File::create(&log_path)?;
-                let mut cmd = Command::new(home.join("bin/kc.sh"));
-                cmd.args([
-                    "start-dev",
-                    "--db=dev-mem",
-                    "--http-host=127.0.0.1",
-                    &format!("--http-port={port}"),
-                    &format!("--http-management-port={management}"),
-                    "--hostname-strict=false",
-                ])
-                .env("JAVA_HOME", &java)
-                .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN)
-                .env("KC_BOOTSTRAP_ADMIN_PASSWORD", &pw)
-                .env("JAVA_OPTS_KC_HEAP", "-Xms128m -Xmx768m")
+                let mut cmd = Command::new("bash");
+                cmd.arg(start_script())
+                .args([port.to_string(), management.to_string(), pw.clone()])
                 .stdin(Stdio::null())
                 .stdout(file.try_clone()?)
                 .stderr(file);
