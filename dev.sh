@@ -55,6 +55,8 @@ install_system() {
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   command -v java >/dev/null || missing+=(default-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v unzip >/dev/null || missing+=(unzip)
+  command -v sqlite3 >/dev/null || missing+=(sqlite3)
   # librdkafka (the Kafka client) builds from source against these.
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
@@ -191,6 +193,9 @@ e2e_tests() {
   local port rc=0 log="$WORK/playwright.log"
   port=$(free_port)
   mkdir -p "$WORK/e2e"
+  # Seals the tenants' client secrets that end2end/global-setup.ts stores.
+  export SWELL_SECRET_KEY
+  SWELL_SECRET_KEY=$(openssl rand -hex 32)
   "$WORK/swell" demo --bind "127.0.0.1:$port" --database-url "sqlite://$WORK/e2e/swell.db" \
     --site-root target/site --log warn >"$WORK/e2e/server.log" 2>&1 &
   local pid=$!
@@ -200,7 +205,8 @@ e2e_tests() {
     record playwright 0 1
     return 1
   fi
-  (cd end2end && SWELL_E2E_URL="http://127.0.0.1:$port" npx playwright test) 2>&1 | tee "$log" || rc=$?
+  (cd end2end && SWELL_E2E_URL="http://127.0.0.1:$port" SWELL_BIN="$WORK/swell" SWELL_E2E_DB="sqlite://$WORK/e2e/swell.db" \
+    npx playwright test) 2>&1 | tee "$log" || rc=$?
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   local passed failed
@@ -230,6 +236,44 @@ services_up() {
   eval "$exports"
 }
 
+# Keycloak for the whole run (cargo tests and Playwright), booting while Swell builds.
+KEYCLOAK_PID=
+keycloak_up() {
+  bash end2end/keycloak/fetch.sh >/dev/null || return 1
+  local port management
+  port=$(free_port)
+  management=$(free_port)
+  export SWELL_TEST_KEYCLOAK_URL="http://127.0.0.1:$port"
+  export SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD="admin-$$"
+  bash end2end/keycloak/start.sh "$port" "$management" "$SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD" >"$WORK/keycloak.log" 2>&1 &
+  KEYCLOAK_PID=$!
+}
+
+keycloak_ready() {
+  local tries=1800
+  until curl -fsS -o /dev/null "$SWELL_TEST_KEYCLOAK_URL/realms/master/.well-known/openid-configuration" 2>/dev/null; do
+    tries=$((tries - 1))
+    if [ $tries -le 0 ] || ! kill -0 "$KEYCLOAK_PID" 2>/dev/null; then
+      echo "Keycloak did not come up; its log:" >&2
+      tail -n 40 "$WORK/keycloak.log" >&2
+      record keycloak 0 1
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# Drops build output of this repository's own crates that no build used for 12 hours (each
+# fresh clone builds them under its own hash), so the cached target folder does not grow
+# without bound; dependencies' output stays.
+prune_target() {
+  local deps=target/debug/deps
+  [ -d "$deps" ] || return 0
+  find "$deps" -maxdepth 1 -mmin +720 \( -name 'app-*' -o -name 'libapp-*' -o -name 'engine-*' -o -name 'libengine-*' \
+    -o -name 'server-*' -o -name 'swell-*' -o -name 'frontend-*' -o -name 'libfrontend-*' -o -name 'migrations-*' \
+    -o -name 'libmigrations-*' -o -name 'testenv-*' -o -name 'libtestenv-*' \) -exec rm -rf {} + 2>/dev/null || true
+}
+
 # The site and the server binary the browser tests run. `cargo test` later builds the same
 # binary with test features (and so other Leptos markup), so the browser tests keep a copy.
 build_site() {
@@ -242,17 +286,23 @@ cmd_test() {
   WORK=$(mktemp -d /tmp/swell-test.XXXXXX)
   phase install install_all
   phase install-moto install_moto
+  # Incremental artifacts only grow the cache here: every fresh clone builds anew.
+  export CARGO_INCREMENTAL=0
+  prune_target
   export TEST_SERVICES_DIR="$WORK/services"
   # Brokers the tests start die with them; epmd (Erlang's port mapper) detaches, so it is
   # stopped here.
-  trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; pkill -x epmd 2>/dev/null || true; summary_once' EXIT
+  trap 'bash end2end/services.sh down >/dev/null 2>&1 || true; pkill -x epmd 2>/dev/null || true; [ -n "$KEYCLOAK_PID" ] && kill "$KEYCLOAK_PID" 2>/dev/null; summary_once' EXIT
   phase services services_up
   phase wasm-deps check_wasm_deps || rc=1
   # etcd, kube-apiserver, kube-controller-manager from the Go module proxy (cached by go.sum).
   phase controlplane bash end2end/controlplane/build.sh >/dev/null || { record controlplane 0 1; rc=1; }
   # Apache Kafka's broker jars from Maven Central (cached by pom.xml).
   phase kafka-jars bash end2end/kafka/fetch.sh >/dev/null || { record kafka-jars 0 1; rc=1; }
+  # Keycloak from Maven Central (cached); it boots in the background during the build.
+  phase keycloak keycloak_up || { record keycloak 0 1; rc=1; }
   if phase build build_site; then
+    phase keycloak-ready keycloak_ready || rc=1
     phase cargo-test cargo_tests || rc=1
     phase playwright e2e_tests || rc=1
   else

@@ -6,6 +6,7 @@ const baseURL = process.env.SWELL_E2E_URL ?? "http://127.0.0.1:3000";
 
 export default defineConfig({
   testDir: "./tests",
+  globalSetup: "./global-setup.ts",
   timeout: 60_000,
   retries: 0,
   workers: 1,

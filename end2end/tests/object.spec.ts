@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ObjectPage } from "./pages";
+import { ObjectPage, OverviewPage } from "./pages";
 
 test("object page explains decisions and applies an override, a pause and a resume", async ({ page }) => {
   const errors: string[] = [];
@@ -14,12 +14,12 @@ test("object page explains decisions and applies an override, a pause and a resu
   await expect(object.overrideText()).toHaveText("none");
 
   await object.setReplicas(9, "e2e load test");
-  await expect(object.overrideText()).toHaveText("replicas fixed at 9 by dashboard: e2e load test", { timeout: 10_000 });
+  await expect(object.overrideText()).toHaveText("replicas fixed at 9 by user:alice@a.example: e2e load test", { timeout: 10_000 });
   await expect(object.currentReplicas()).toHaveText("9", { timeout: 10_000 });
   await expect(object.decisionRows().first().locator("td.rule")).toHaveText("override_replicas", { timeout: 10_000 });
 
   await object.pause("e2e freeze");
-  await expect(object.overrideText()).toHaveText("paused by dashboard: e2e freeze", { timeout: 10_000 });
+  await expect(object.overrideText()).toHaveText("paused by user:alice@a.example: e2e freeze", { timeout: 10_000 });
   await expect(object.decisionRows().first().locator("td.rule")).toHaveText("override_pause", { timeout: 10_000 });
   await expect(object.currentReplicas()).toHaveText("9");
 
@@ -30,6 +30,10 @@ test("object page explains decisions and applies an override, a pause and a resu
 });
 
 test("an object of another tenant or a missing one is an error", async ({ page }) => {
-  await page.goto("/t/nobody/o/1");
-  await expect(page.locator("p.error")).toContainText('no scaled object 1 in tenant "nobody"');
+  await new OverviewPage(page).open("/t/demo");
+  const other = await page.goto("/t/nobody/o/1");
+  expect(other?.status()).toBe(403);
+  await expect(page.locator("p.error")).toContainText('signed in to tenant "demo", not "nobody"');
+  await page.goto("/t/demo/o/999");
+  await expect(page.locator("p.error")).toContainText('no scaled object 999 in tenant "demo"');
 });

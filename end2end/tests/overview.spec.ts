@@ -36,6 +36,11 @@ test("tenant route shows the same tenant's objects", async ({ page }) => {
 });
 
 test("an unknown tenant is an error, not an empty page", async ({ page }) => {
+  // Signed out: its sign-in says there is none (the same answer as for a tenant without one).
   await page.goto("/t/nobody");
-  await expect(page.locator("p.error")).toContainText('no tenant named "nobody"');
+  await expect(page.locator("p.error")).toContainText('no sign-in is set up for tenant "nobody"');
+  // Signed in to demo: refused, naming the tenant the user is in.
+  await new OverviewPage(page).open("/t/demo");
+  expect((await page.goto("/t/nobody"))?.status()).toBe(403);
+  await expect(page.locator("p.error")).toContainText('signed in to tenant "demo", not "nobody"');
 });

@@ -1,11 +1,44 @@
 import { expect, type Locator, type Page } from "@playwright/test";
 
+/** Alice, an operator of tenant demo, signs in on Keycloak's own login page. */
+export async function signInToDemo(page: Page) {
+  await new KeycloakLogin(page).signIn("alice", "alice-pw");
+}
+
+/** Keycloak's login page (tenant demo's provider). */
+export class KeycloakLogin {
+  constructor(readonly page: Page) {}
+
+  async signIn(user: string, password: string) {
+    await expect(this.page.locator("#kc-form-login")).toBeVisible({ timeout: 30_000 });
+    await this.page.locator("#username").fill(user);
+    await this.page.locator("#password").fill(password);
+    await this.page.locator("#kc-login").click();
+  }
+}
+
+/** oidc-provider's development login page (tenant b's provider). */
+export class ProviderLogin {
+  constructor(readonly page: Page) {}
+
+  async signIn(user: string, password: string) {
+    await expect(this.page.locator("input[name=login]")).toBeVisible({ timeout: 30_000 });
+    await this.page.locator("input[name=login]").fill(user);
+    await this.page.locator("input[name=password]").fill(password);
+    await this.page.locator("button[type=submit]").first().click();
+  }
+}
+
 /** The overview page: one row per ScaledObject. */
 export class OverviewPage {
   constructor(readonly page: Page) {}
 
   async open(path = "/") {
     await this.page.goto(path);
+    if (this.page.url().startsWith(process.env.SWELL_E2E_KEYCLOAK ?? "\u0000")) {
+      await signInToDemo(this.page);
+      await this.page.waitForURL(/\/t\/demo/);
+    }
     // Hydration sets this attribute from the client side only.
     await expect(this.page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
   }
