@@ -243,15 +243,15 @@ keycloak_up() {
   local port management
   port=$(free_port)
   management=$(free_port)
-  export SWELL_TEST_KEYCLOAK_URL="http://127.0.0.1:$port"
-  export SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD="admin-$$"
-  bash end2end/keycloak/start.sh "$port" "$management" "$SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD" >"$WORK/keycloak.log" 2>&1 &
+  export TEST_KEYCLOAK_URL="http://127.0.0.1:$port"
+  export TEST_KEYCLOAK_ADMIN_PASSWORD="admin-$$"
+  bash end2end/keycloak/start.sh "$port" "$management" "$TEST_KEYCLOAK_ADMIN_PASSWORD" >"$WORK/keycloak.log" 2>&1 &
   KEYCLOAK_PID=$!
 }
 
 keycloak_ready() {
   local tries=1800
-  until curl -fsS -o /dev/null "$SWELL_TEST_KEYCLOAK_URL/realms/master/.well-known/openid-configuration" 2>/dev/null; do
+  until curl -fsS -o /dev/null "$TEST_KEYCLOAK_URL/realms/master/.well-known/openid-configuration" 2>/dev/null; do
     tries=$((tries - 1))
     if [ $tries -le 0 ] || ! kill -0 "$KEYCLOAK_PID" 2>/dev/null; then
       echo "Keycloak did not come up; its log:" >&2

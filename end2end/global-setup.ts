@@ -38,8 +38,8 @@ async function waitFor(url: string, child: ChildProcess) {
 
 export default async function globalSetup() {
   const base = need("SWELL_E2E_URL");
-  const kc = need("SWELL_TEST_KEYCLOAK_URL");
-  const kcAdmin = need("SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD");
+  const kc = need("TEST_KEYCLOAK_URL");
+  const kcAdmin = need("TEST_KEYCLOAK_ADMIN_PASSWORD");
   const swell = need("SWELL_BIN");
   const db = need("SWELL_E2E_DB");
   const dir = mkdtempSync(join(tmpdir(), "swell-e2e-idp-"));

@@ -49,8 +49,9 @@ test("an expired session goes back to the login", async ({ page }) => {
   // Time passes: every stored session is past its expiry (as the TTL would make it).
   const file = (process.env.SWELL_E2E_DB ?? "").replace(/^sqlite:\/\//, "");
   execFileSync("sqlite3", [file, "UPDATE sessions SET expires_at = '2000-01-01 00:00:00+00:00'"]);
+  // A running Swell rereads a session from SQL at least every 5 s.
+  await expect.poll(async () => (await page.request.get("/t/b", { maxRedirects: 0 })).status(), { timeout: 15_000 }).toBe(303);
   const res = await page.request.get("/t/b", { maxRedirects: 0 });
-  expect(res.status()).toBe(303);
   expect(res.headers()["location"]).toBe("/t/b/login?next=%2Ft%2Fb");
   const toLogin = page.waitForRequest((r) => r.url().includes("/t/b/login"));
   await page.goto("/t/b");

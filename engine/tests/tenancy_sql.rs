@@ -24,7 +24,8 @@ async fn tokens_are_stored_as_hashes_and_refused_when_revoked_or_expired() {
         assert_eq!(row.hash, token_hash(&token));
         assert!(!row.hash.contains(&token[6..]), "{}: the token itself is not stored", t.kind);
         let now = Utc::now();
-        let p = tenancy::token_principal(db, &token, now).await.unwrap().unwrap();
+        let (p, expires) = tenancy::token_principal(db, &token, now).await.unwrap().unwrap();
+        assert_eq!(expires, None);
         assert_eq!((p.tenant.as_str(), p.role, p.actor.as_str()), ("a", Role::Operator, "token:ci"));
         assert!(tenancy::tokens(db, a.id).await.unwrap()[0].last_used_at.is_some(), "{}: last use recorded", t.kind);
         assert_eq!(tenancy::token_principal(db, "swell_unknown", now).await.unwrap().unwrap_err(), "unknown API token");
@@ -124,5 +125,22 @@ async fn rotation_reseals_every_secret_and_the_retired_key_is_a_clear_error() {
         // What the old key alone sealed now is refused with the reason, not a panic.
         let err = Sealer::from_hex(OLD).unwrap().open(&tenancy::oidc_secret_purpose("a"), &secret).unwrap_err().to_string();
         assert!(err.contains("retired"), "{}: {err}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_belongs_to_one_tenant() {
+    for t in common::databases().await {
+        let db = &t.db;
+        let a = tenancy::add_tenant(db, "a", "A", "test").await.unwrap();
+        let b = tenancy::add_tenant(db, "b", "B", "test").await.unwrap();
+        assert!(tenancy::namespace_tenant(db, "east", "shop").await.unwrap().is_none());
+        tenancy::map_namespace(db, a.id, "east", "shop", "test").await.unwrap();
+        tenancy::map_namespace(db, a.id, "east", "shop", "test").await.unwrap();
+        assert_eq!(tenancy::namespace_tenant(db, "east", "shop").await.unwrap().unwrap().slug, "a", "{}", t.kind);
+        let err = tenancy::map_namespace(db, b.id, "east", "shop", "test").await.unwrap_err().to_string();
+        assert!(err.contains("belongs to tenant \"a\""), "{}: {err}", t.kind);
+        assert!(tenancy::namespace_tenant(db, "west", "shop").await.unwrap().is_none(), "{}: per cluster", t.kind);
+        assert_eq!(tenancy::namespaces(db, a.id).await.unwrap(), vec!["east/shop".to_string()]);
     }
 }

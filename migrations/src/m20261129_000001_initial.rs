@@ -243,7 +243,9 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in tables().into_iter().rev() {
             let name = table.get_table_name().cloned().expect("every table is named");
-            manager.drop_table(Table::drop().table(name).take()).await?;
+            // if_exists: migration 000007 replaced (and on its way down drops) the placeholder
+            // users, memberships, api_tokens and sessions tables.
+            manager.drop_table(Table::drop().table(name).if_exists().take()).await?;
         }
         Ok(())
     }

@@ -19,8 +19,15 @@ pub enum TenantCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// List tenants with their identity provider.
+    /// List tenants with their identity provider and namespaces.
     List,
+    /// Give a cluster's namespace to the tenant (its objects then belong to it, not to the
+    /// cluster's tenant). Example: swell tenant add-namespace team-a east/shop
+    AddNamespace {
+        slug: String,
+        /// CLUSTER/NAMESPACE
+        namespace: String,
+    },
     /// Set the tenant's OIDC provider (authorization code with PKCE).
     ///
     /// Example: swell tenant set-oidc team-a --issuer https://id.example.com/realms/a
@@ -112,12 +119,27 @@ pub async fn tenant(db: &DatabaseConnection, config: &Config, cmd: &TenantComman
             Err(e) => Ok(refuse(e)),
         },
         TenantCommand::List => {
-            println!("{:<20} {:<24} {:<48} CLIENT", "TENANT", "NAME", "ISSUER");
+            println!("{:<20} {:<24} {:<48} {:<16} NAMESPACES", "TENANT", "NAME", "ISSUER", "CLIENT");
             for (t, o) in tenancy::list_tenants(db).await? {
                 let (issuer, client) = o.map(|o| (o.issuer, o.client_id)).unwrap_or_else(|| ("-".into(), "-".into()));
-                println!("{:<20} {:<24} {:<48} {client}", t.slug, t.name, issuer);
+                let ns = tenancy::namespaces(db, t.id).await?.join(",");
+                println!("{:<20} {:<24} {:<48} {client:<16} {}", t.slug, t.name, issuer, if ns.is_empty() { "-" } else { &ns });
             }
             Ok(Ok(()))
+        }
+        TenantCommand::AddNamespace { slug, namespace } => {
+            let t = match tenancy::tenant(db, slug).await {
+                Ok(t) => t,
+                Err(e) => return Ok(refuse(e)),
+            };
+            let Some((cluster, ns)) = namespace.split_once('/') else { return Ok(Err(format!("{namespace:?}: give CLUSTER/NAMESPACE, e.g. east/shop"))) };
+            match tenancy::map_namespace(db, t.id, cluster, ns, ACTOR).await {
+                Ok(()) => {
+                    eprintln!("{cluster}/{ns} belongs to tenant {slug}; its objects move there at their next sync");
+                    Ok(Ok(()))
+                }
+                Err(e) => Ok(refuse(e)),
+            }
         }
         TenantCommand::SetOidc { slug, issuer, client_id, client_secret_file, scopes, groups_claim, group_roles } => {
             let t = match tenancy::tenant(db, slug).await {

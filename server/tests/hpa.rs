@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{control_plane, curl, free_port, get, run, serve_against, swell};
+use common::{control_plane, curl, free_port, run, serve_against, swell};
 use engine::spec::ScaledObject;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, DeleteParams, PostParams};

@@ -144,6 +144,13 @@ async fn run_on(kc: &Keycloak, db: &str) {
     assert_eq!(status_of(&bob, &format!("{base}/t/demo")).await.0, 403);
     assert_eq!(status_of(&bob, &format!("{base}/t/demo/o/1")).await.0, 403);
     let pages: Vec<String> = vec![page];
+    let session_ids: Vec<String> = [&alice, &bob]
+        .iter()
+        .map(|b| {
+            let cookies = b.cookies(&base).expect("a session cookie");
+            cookies.split("; ").find_map(|c| c.strip_prefix("swell_session=")).expect("swell_session").to_string()
+        })
+        .collect();
 
     // Restart: both sessions are still good (they live in SQL).
     drop(swell_proc);
@@ -167,11 +174,12 @@ async fn run_on(kc: &Keycloak, db: &str) {
     let before = sessions(db).await;
     let carol = Browser::new();
     sign_in(&carol, &base, "b", "bob", "again").await;
+    assert_eq!(sessions(db).await, before + 1, "carol's session is stored");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (code, loc) = status_of(&carol, &format!("{base}/t/b")).await;
     assert_eq!((code, loc.as_str()), (303, "/t/b/login?next=%2Ft%2Fb"), "expired");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sessions(db).await > before.saturating_sub(1) {
+    while sessions(db).await > before {
         assert!(Instant::now() < deadline, "expired sessions not deleted: {} left of {before}", sessions(db).await);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -185,6 +193,7 @@ async fn run_on(kc: &Keycloak, db: &str) {
     let log = std::fs::read_to_string(dir.path().join("swell.log")).unwrap();
     assert!(log.contains("sign-in") || log.contains("login"), "the log is at debug and saw the sign-ins");
     let mut secrets = vec![KC_SECRET.to_string(), OP_SECRET.to_string(), api_token.clone(), "alice-pw-canary-77".to_string()];
+    secrets.extend(session_ids.iter().cloned());
     let db_conn = engine::store::connect(db).await.unwrap();
     let sealed = engine::store::tenancy::oidc(&db_conn, engine::store::find_tenant(&db_conn, "demo").await.unwrap().unwrap().id).await.unwrap().unwrap().client_secret_enc.unwrap();
     secrets.push(sealed.iter().map(|b| format!("{b:02x}")).collect());
@@ -193,6 +202,14 @@ async fn run_on(kc: &Keycloak, db: &str) {
     surfaces.extend(pages.into_iter().map(|p| ("page".to_string(), p)));
     surfaces.push(("failed sign-in page".into(), failed));
     surfaces.push(("signed-out page".into(), signed_out));
+    // The sessions table keeps a hash of each id, never the id.
+    {
+        use sea_orm::EntityTrait;
+        let rows = engine::store::entities::sessions::Entity::find().all(&db_conn).await.unwrap();
+        for id in &session_ids {
+            assert!(rows.iter().all(|r| !r.id.contains(id.as_str())), "a session id stored in clear");
+        }
+    }
     for (name, text) in &surfaces {
         for s in &secrets {
             assert!(s.len() < 8 || !text.contains(s.as_str()), "a secret ({}…) in the {name}", &s[..6]);

@@ -6,6 +6,7 @@ use regex::Regex;
 
 pub struct Browser {
     http: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 /// Where following a chain of redirects ended.
@@ -34,8 +35,15 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Browser {
-        let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
-        Browser { http }
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
+        Browser { http, jar }
+    }
+
+    /// The `Cookie` header this browser would send to `url`.
+    pub fn cookies(&self, url: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        self.jar.cookies(&reqwest::Url::parse(url).ok()?).and_then(|v| v.to_str().ok().map(String::from))
     }
 
     pub fn http(&self) -> &reqwest::Client {

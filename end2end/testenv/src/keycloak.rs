@@ -1,7 +1,7 @@
 //! Keycloak (the Quarkus distribution from Maven Central, fetched by
 //! `end2end/keycloak/fetch.sh` into the cache) in dev mode on 127.0.0.1 with an in-memory
 //! database, on a JDK 21+ (`end2end/keycloak/start.sh`). One instance per test process ([`Keycloak::shared`]),
-//! or the one `dev.sh test` started for the whole run (`SWELL_TEST_KEYCLOAK_URL`). Tests
+//! or the one `dev.sh test` started for the whole run (`TEST_KEYCLOAK_URL`). Tests
 //! import their own realms from JSON through the admin API.
 
 use std::io;
@@ -28,8 +28,8 @@ impl Keycloak {
     /// The run's Keycloak: the one dev.sh started, else one started now for this process.
     pub fn shared() -> &'static Keycloak {
         static ONE: OnceLock<Keycloak> = OnceLock::new();
-        ONE.get_or_init(|| match std::env::var("SWELL_TEST_KEYCLOAK_URL") {
-            Ok(url) => Keycloak { url, admin_password: std::env::var("SWELL_TEST_KEYCLOAK_ADMIN_PASSWORD").unwrap_or_else(|_| ADMIN.into()) },
+        ONE.get_or_init(|| match std::env::var("TEST_KEYCLOAK_URL") {
+            Ok(url) => Keycloak { url, admin_password: std::env::var("TEST_KEYCLOAK_ADMIN_PASSWORD").unwrap_or_else(|_| ADMIN.into()) },
             Err(_) => Keycloak::start().unwrap_or_else(|e| panic!("Keycloak: {e}")),
         })
     }

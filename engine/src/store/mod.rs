@@ -134,6 +134,8 @@ pub async fn upsert_scaled_object(
     let id = match existing {
         Some(row) => {
             let mut active: scaled_objects::ActiveModel = row.into();
+            // A namespace mapped to another tenant moves its objects there.
+            active.tenant_id = Set(tenant_id);
             active.spec = Set(spec_json);
             active.origin = Set(origin.into());
             active.updated_at = Set(now);

@@ -308,9 +308,12 @@ pub async fn rotate_secrets(db: &DatabaseConnection, sealer: &crate::crypto::Sea
 /// Last-used times are written at most this often per token (not on every call).
 const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
+/// A live token's principal and when the token expires.
+pub type TokenGrant = (crate::access::Principal, Option<DateTime<Utc>>);
+
 /// The principal an API token stands for, or why it stands for none (unknown, revoked,
 /// expired). The token itself is only ever hashed.
-pub async fn token_principal(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> Result<std::result::Result<crate::access::Principal, &'static str>> {
+pub async fn token_principal(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> Result<std::result::Result<TokenGrant, &'static str>> {
     let Some(t) = token_by_hash(db, &crate::access::token_hash(token)).await? else { return Ok(Err("unknown API token")) };
     if t.revoked_at.is_some() {
         return Ok(Err("the API token was revoked"));
@@ -322,12 +325,47 @@ pub async fn token_principal(db: &DatabaseConnection, token: &str, now: DateTime
     if t.last_used_at.is_none_or(|u| now - u >= TOUCH_EVERY) {
         touch_token(db, t.id, now).await?;
     }
-    Ok(Ok(crate::access::Principal {
+    let p = crate::access::Principal {
         tenant: tenant.slug,
         tenant_id: tenant.id,
         actor: format!("token:{}", t.name),
         role: Role::parse("role", &t.role)?,
         user_id: None,
         token_id: Some(t.id),
-    }))
+    };
+    Ok(Ok((p, t.expires_at)))
+}
+
+/// Gives `namespace` on `cluster` to the tenant: its ScaledObjects and ScaledJobs belong
+/// to it instead of the cluster's tenant. A namespace belongs to one tenant at a time.
+pub async fn map_namespace(db: &DatabaseConnection, tenant_id: i32, cluster: &str, namespace: &str, actor: &str) -> Result<()> {
+    use super::entities::tenant_namespaces;
+    if cluster.trim().is_empty() || namespace.trim().is_empty() {
+        return Err(Error::invalid("namespace", "give it as CLUSTER/NAMESPACE, e.g. east/shop"));
+    }
+    let existing = tenant_namespaces::Entity::find().filter(tenant_namespaces::Column::Cluster.eq(cluster)).filter(tenant_namespaces::Column::Namespace.eq(namespace)).one(db).await?;
+    if let Some(row) = existing {
+        if row.tenant_id != tenant_id {
+            let owner = tenants::Entity::find_by_id(row.tenant_id).one(db).await?.map(|t| t.slug).unwrap_or_default();
+            return Err(Error::invalid("namespace", format!("{cluster}/{namespace} belongs to tenant {owner:?}; remove it there first")));
+        }
+        return Ok(());
+    }
+    tenant_namespaces::ActiveModel { tenant_id: Set(tenant_id), cluster: Set(cluster.into()), namespace: Set(namespace.into()), ..Default::default() }.insert(db).await?;
+    audit(db, Some(tenant_id), actor, "tenant.map_namespace", &format!("{cluster}/{namespace}"), serde_json::json!({})).await
+}
+
+/// The tenant a namespace of a cluster is mapped to, if any.
+pub async fn namespace_tenant(db: &DatabaseConnection, cluster: &str, namespace: &str) -> Result<Option<tenants::Model>> {
+    use super::entities::tenant_namespaces;
+    let Some(row) = tenant_namespaces::Entity::find().filter(tenant_namespaces::Column::Cluster.eq(cluster)).filter(tenant_namespaces::Column::Namespace.eq(namespace)).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(tenants::Entity::find_by_id(row.tenant_id).one(db).await?)
+}
+
+/// The namespaces mapped to a tenant, as `cluster/namespace`.
+pub async fn namespaces(db: &DatabaseConnection, tenant_id: i32) -> Result<Vec<String>> {
+    use super::entities::tenant_namespaces;
+    Ok(tenant_namespaces::Entity::find().filter(tenant_namespaces::Column::TenantId.eq(tenant_id)).all(db).await?.into_iter().map(|r| format!("{}/{}", r.cluster, r.namespace)).collect())
 }

@@ -90,7 +90,11 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
         }
         let spec_json = crate::inline_secrets::scrubbed_job_spec(&sj.spec);
         let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
-        if let Err(e) = store::upsert_scaled_job(&db, tenant_id, cluster_id, &k.0, &k.1, spec_json, status_json).await {
+        let owner = match store::tenancy::namespace_tenant(&db, &shared.cluster.name, &k.0).await {
+            Ok(Some(t)) => t.id,
+            _ => tenant_id,
+        };
+        if let Err(e) = store::upsert_scaled_job(&db, owner, cluster_id, &k.0, &k.1, spec_json, status_json).await {
             tracing::warn!(error = %e, "storing a ScaledJob failed");
         }
         // A loop runs per desired state: its spec and the annotations that steer it.

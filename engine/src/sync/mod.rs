@@ -232,8 +232,9 @@ impl Shared {
                     .and_then(|s| s.last_active_time.as_deref())
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| t.with_timezone(&chrono::Utc));
+                let tenant = self.tenant_for(&k.0).await;
                 self.engine
-                    .apply_with(&self.tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params, last_active })
+                    .apply_with(&tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params, last_active })
                     .await
             }
         };
@@ -287,6 +288,19 @@ impl Shared {
             }
         }
         tracing::warn!(object = %name, "the finalizer is still on after 8 attempts; the next event retries");
+    }
+
+    /// The tenant that owns a namespace's objects: the one it is mapped to (`swell tenant
+    /// add-namespace`), else the cluster's.
+    async fn tenant_for(&self, namespace: &str) -> String {
+        match store::tenancy::namespace_tenant(self.engine.db(), &self.cluster.name, namespace).await {
+            Ok(Some(t)) => t.slug,
+            Ok(None) => self.tenant.clone(),
+            Err(e) => {
+                tracing::warn!(namespace, error = %e, "cannot read the namespace's tenant; using the cluster's");
+                self.tenant.clone()
+            }
+        }
     }
 
     /// The object is gone from the cluster (or being deleted): stop actuating and forget it.

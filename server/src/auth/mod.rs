@@ -23,6 +23,11 @@ pub use app::api::Caller;
 /// The session cookie's name.
 pub const COOKIE: &str = "swell_session";
 
+/// How long a checked API token or a loaded session is taken from memory before SQL is
+/// asked again: a token revoked or a session ended by another process (`swell token
+/// revoke`, `swell user revoke`, a logout on another replica) stops working within this.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the authentication layer and the sign-in routes share.
 pub struct Auth {
     pub engine: Engine,
@@ -34,6 +39,8 @@ pub struct Auth {
     pub local_sign_in: bool,
     pub cookie_secure: bool,
     pub session_ttl: time::Duration,
+    /// Live tokens by hash, for [`RECHECK`].
+    tokens: moka::sync::Cache<String, engine::store::tenancy::TokenGrant>,
 }
 
 pub struct Settings {
@@ -53,18 +60,39 @@ impl Auth {
             local_sign_in: s.local_sign_in,
             cookie_secure: s.cookie_secure,
             session_ttl: s.session_ttl,
+            tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(RECHECK).build(),
         })
     }
 
     pub fn redirect_url(&self) -> String {
         format!("{}/auth/callback", self.public_url)
     }
+
+    /// The principal of an API token: from memory if checked in the last [`RECHECK`] (and
+    /// not expired since), else from SQL.
+    async fn token(&self, token: &str) -> engine::Result<Result<Principal, &'static str>> {
+        let now = chrono::Utc::now();
+        let key = engine::access::token_hash(token);
+        if let Some((p, expires)) = self.tokens.get(&key) {
+            if expires.is_none_or(|e| e > now) {
+                return Ok(Ok(p));
+            }
+            self.tokens.invalidate(&key);
+        }
+        Ok(match engine::store::tenancy::token_principal(self.engine.db(), token, now).await? {
+            Ok(grant) => {
+                self.tokens.insert(key, grant.clone());
+                Ok(grant.0)
+            }
+            Err(reason) => Err(reason),
+        })
+    }
 }
 
 /// The session layer: cookie HttpOnly, SameSite=Lax, records in SQL, lasting `ttl` from
 /// the last change (sign-in). Secure is added per request by [`secure_cookie`].
 pub fn session_layer(db: engine::DatabaseConnection, ttl: time::Duration) -> SessionManagerLayer<store::SqlStore> {
-    SessionManagerLayer::new(store::SqlStore::new(db))
+    SessionManagerLayer::new(store::SqlStore::new(db).with_recheck(RECHECK))
         .with_name(COOKIE)
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
@@ -103,7 +131,7 @@ pub async fn secure_cookie(State(auth): State<Arc<Auth>>, req: Request, next: Ne
 pub async fn identify(State(auth): State<Arc<Auth>>, session: Session, mut req: Request, next: Next) -> Response {
     let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_string());
     let caller = match bearer {
-        Some(token) => match engine::store::tenancy::token_principal(auth.engine.db(), &token, chrono::Utc::now()).await {
+        Some(token) => match auth.token(&token).await {
             Ok(Ok(p)) => Caller { principal: Some(p), by_token: true },
             Ok(Err(reason)) => {
                 let path = req.uri().path().to_string();

@@ -71,6 +71,8 @@ pub async fn login(State(auth): State<Arc<Auth>>, Path(tenant): Path<String>, Qu
     match tenant_client(&auth, &tenant).await {
         Ok(Some(client)) => match auth.providers.begin(&client, &auth.redirect_url(), &next).await {
             Ok((url, pending)) => {
+                // A sign-in under way lasts minutes, not the hours of a signed-in session.
+                session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(time::Duration::minutes(10))));
                 if let Err(e) = session.insert(PENDING, &pending).await {
                     return (StatusCode::INTERNAL_SERVER_ERROR, format!("session: {e}")).into_response();
                 }
@@ -124,7 +126,7 @@ pub async fn callback(State(auth): State<Arc<Auth>>, Query(cb): Query<Callback>,
         Ok(p) => p,
         Err(msg) => return fail(&auth, &tenant, &msg, StatusCode::FORBIDDEN).await,
     };
-    if let Err(e) = start_session(&session, &principal, Some(&id_token)).await {
+    if let Err(e) = start_session(&auth, &session, &principal, Some(&id_token)).await {
         return fail(&auth, &tenant, &format!("session: {e}"), StatusCode::INTERNAL_SERVER_ERROR).await;
     }
     Redirect::to(&safe_next(&tenant, Some(&pending.next))).into_response()
@@ -155,8 +157,9 @@ async fn sign_in(auth: &Auth, client: &TenantClient, who: &super::oidc::Identity
 }
 
 /// A new session id for the signed-in user (no fixation), holding the principal.
-async fn start_session(session: &Session, p: &Principal, id_token: Option<&str>) -> Result<(), tower_sessions::session::Error> {
+async fn start_session(auth: &Auth, session: &Session, p: &Principal, id_token: Option<&str>) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(auth.session_ttl)));
     session.insert(PRINCIPAL, p).await?;
     if let Some(t) = id_token {
         session.insert(ID_TOKEN, t).await?;
@@ -190,7 +193,7 @@ pub async fn local(State(auth): State<Arc<Auth>>, Path(tenant): Path<String>, he
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let p = Principal { tenant: tenant.clone(), tenant_id: t.id, actor: "local:demo".into(), role: Role::Admin, user_id: Some(user.id), token_id: None };
-    if let Err(e) = start_session(&session, &p, None).await {
+    if let Err(e) = start_session(&auth, &session, &p, None).await {
         return (StatusCode::INTERNAL_SERVER_ERROR, format!("session: {e}")).into_response();
     }
     let _ = engine::store::audit(db, Some(t.id), &p.actor, "login", &tenant, serde_json::json!({"role": "admin", "local": true})).await;

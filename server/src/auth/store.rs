@@ -1,6 +1,8 @@
 //! tower-sessions' store over sea-orm (SQLite and PostgreSQL): records as JSON under the
 //! SHA-256 of their id (a copy of the table opens no session), with the signed-in user's key
 //! beside them so revoking a user ends their sessions; expired ones are deleted by a task.
+//! Loaded records are kept in memory for a few seconds (written through on save, dropped on
+//! delete), so a request does not always cost a query.
 
 use async_trait::async_trait;
 use engine::DatabaseConnection;
@@ -14,6 +16,8 @@ pub const PRINCIPAL: &str = "principal";
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// Records by key, for at most the recheck time (none: always read SQL).
+    recent: Option<moka::sync::Cache<String, Record>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -24,7 +28,19 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        SqlStore { db }
+        SqlStore { db, recent: None }
+    }
+
+    /// Keeps loaded records in memory for `recheck` before reading SQL again.
+    pub fn with_recheck(mut self, recheck: std::time::Duration) -> Self {
+        self.recent = Some(moka::sync::Cache::builder().max_capacity(100_000).time_to_live(recheck).build());
+        self
+    }
+
+    fn remember(&self, key: &str, record: &Record) {
+        if let Some(c) = &self.recent {
+            c.insert(key.to_string(), record.clone());
+        }
     }
 
     /// Deletes expired sessions every `every` until the process ends.
@@ -68,22 +84,36 @@ impl SessionStore for SqlStore {
         while !sessions::create(&self.db, &key(&record.id), data.clone(), expiry(record), user.clone()).await.map_err(backend)? {
             record.id = Id::default();
         }
+        self.remember(&key(&record.id), record);
         Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (data, user) = encode(record)?;
-        sessions::save(&self.db, &key(&record.id), data, expiry(record), user).await.map_err(backend)
+        sessions::save(&self.db, &key(&record.id), data, expiry(record), user).await.map_err(backend)?;
+        self.remember(&key(&record.id), record);
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let k = key(id);
+        if let Some(r) = self.recent.as_ref().and_then(|c| c.get(&k)) {
+            if r.expiry_date > time::OffsetDateTime::now_utc() {
+                return Ok(Some(r));
+            }
+        }
         let Some((bytes, expires)) = sessions::load(&self.db, &key(id), chrono::Utc::now()).await.map_err(backend)? else { return Ok(None) };
         let data = serde_json::from_slice(&bytes).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires.timestamp()).map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        let record = Record { id: *id, data, expiry_date };
+        self.remember(&k, &record);
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        if let Some(c) = &self.recent {
+            c.invalidate(&key(id));
+        }
         sessions::delete(&self.db, &key(id)).await.map_err(backend)
     }
 }
