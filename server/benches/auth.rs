@@ -135,8 +135,8 @@ fn main() {
             )
         };
         println!("{:<34} {calls} calls: p50 {:.3} ms  p99 {:.3} ms", "no authentication", percentile(&base, 0.5), percentile(&base, 0.99));
-        report("API token (hash lookup in SQL)", &with_token);
-        report("session cookie (record from SQL)", &with_session);
+        report("API token (rechecked in SQL every 5 s)", &with_token);
+        report("session cookie (reread every 5 s)", &with_session);
 
         // Sign-in round trips through Keycloak, if one is given or can be started.
         let logins: usize = env("BENCH_LOGINS", 20);
