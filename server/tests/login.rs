@@ -131,6 +131,14 @@ async fn run_on(kc: &Keycloak, db: &str) {
     // The demo's local sign-in gives way to the tenant's own provider.
     let (code, _) = request(port, "POST", "/t/demo/login/local", &[("Origin", &base)], "").unwrap();
     assert!(code != 303, "local sign-in must not work for a tenant with a provider, got {code}");
+    // The session cookie: HttpOnly and SameSite=Lax always, Secure when the request came over TLS.
+    let cookie = |via: &[(&str, &str)]| {
+        let (_, res) = request(port, "GET", "/t/b/login", via, "").unwrap();
+        res.lines().find(|l| l.starts_with("set-cookie: swell_session=")).unwrap_or_else(|| panic!("no session cookie: {res}")).to_string()
+    };
+    let plain = cookie(&[]);
+    assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax") && !plain.contains("Secure"), "{plain}");
+    assert!(cookie(&[("X-Forwarded-Proto", "https")]).contains("; Secure"), "Secure behind a TLS proxy");
 
     // Alice (tenant demo, Keycloak) sees demo's objects and nothing of b.
     let alice = Browser::new();
@@ -143,6 +151,15 @@ async fn run_on(kc: &Keycloak, db: &str) {
     assert!(!page.contains("web-frontend") && page.contains("No ScaledObjects"), "bob sees only b: {page}");
     assert_eq!(status_of(&bob, &format!("{base}/t/demo")).await.0, 403);
     assert_eq!(status_of(&bob, &format!("{base}/t/demo/o/1")).await.0, 403);
+    // Bob's session on demo's server functions, from Swell's own origin: refused too.
+    let routes = swell(dir.path()).arg("routes").output().unwrap();
+    let routes = String::from_utf8(routes.stdout).unwrap();
+    for (name, body) in [("load_object", "tenant=demo&id=1"), ("override_replicas", "tenant=demo&id=1&replicas=5&reason=x&expires_minutes=")] {
+        let path = routes.lines().find_map(|l| l.split('"').find(|p| p.starts_with(&format!("/api/{name}")))).unwrap().to_string();
+        let res = bob.http().post(format!("{base}{path}")).header("origin", &base).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{name} as bob on demo");
+        assert!(res.text().await.unwrap().contains("signed in to tenant \"b\""));
+    }
     let pages: Vec<String> = vec![page];
     let session_ids: Vec<String> = [&alice, &bob]
         .iter()
@@ -208,6 +225,10 @@ async fn run_on(kc: &Keycloak, db: &str) {
         let rows = engine::store::entities::sessions::Entity::find().all(&db_conn).await.unwrap();
         for id in &session_ids {
             assert!(rows.iter().all(|r| !r.id.contains(id.as_str())), "a session id stored in clear");
+        }
+        // Nor is the ID token kept for the logout hint in clear: it is sealed.
+        for r in &rows {
+            assert!(!String::from_utf8_lossy(&r.data).contains("eyJ"), "an ID token in clear in the sessions table");
         }
     }
     for (name, text) in &surfaces {

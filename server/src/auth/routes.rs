@@ -15,7 +15,17 @@ use super::oidc::{Pending, TenantClient};
 use super::{Auth, Caller, pages, store::PRINCIPAL};
 
 const PENDING: &str = "login";
+/// The ID token, for the provider's logout hint: sealed when Swell has a secret key.
 const ID_TOKEN: &str = "id_token";
+const ID_TOKEN_PURPOSE: &str = "session-id-token";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (s.len() % 2 == 0).then(|| (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()).flatten()
+}
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -162,7 +172,13 @@ async fn start_session(auth: &Auth, session: &Session, p: &Principal, id_token: 
     session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(auth.session_ttl)));
     session.insert(PRINCIPAL, p).await?;
     if let Some(t) = id_token {
-        session.insert(ID_TOKEN, t).await?;
+        let kept = match &auth.sealer {
+            Some(sealer) => sealer.seal(ID_TOKEN_PURPOSE, t.as_bytes()).ok().map(|b| format!("sealed:{}", hex(&b))),
+            None => Some(t.to_string()),
+        };
+        if let Some(kept) = kept {
+            session.insert(ID_TOKEN, kept).await?;
+        }
     }
     Ok(())
 }
@@ -205,7 +221,11 @@ pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap, session: 
     if let Err(e) = super::same_origin(&headers, &auth.public_url) {
         return (StatusCode::FORBIDDEN, e).into_response();
     }
-    let id_token: Option<String> = session.get(ID_TOKEN).await.ok().flatten();
+    let kept: Option<String> = session.get(ID_TOKEN).await.ok().flatten();
+    let id_token = kept.and_then(|k| match k.strip_prefix("sealed:") {
+        Some(h) => auth.sealer.as_ref()?.open(ID_TOKEN_PURPOSE, &unhex(h)?).ok().and_then(|b| String::from_utf8(b).ok()),
+        None => Some(k),
+    });
     let _ = session.flush().await;
     let Some(p) = caller.principal.filter(|_| !caller.by_token) else { return Redirect::to("/").into_response() };
     let _ = engine::store::audit(auth.engine.db(), Some(p.tenant_id), &p.actor, "logout", &p.tenant, serde_json::json!({})).await;
