@@ -17,5 +17,16 @@ if [ -z "$JAVA_HOME" ] || [ ! -x "$JAVA_HOME/bin/java" ]; then
 fi
 export JAVA_HOME KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=$password
 export JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m"
-exec "$home/bin/kc.sh" start-dev --db=dev-mem --http-host=127.0.0.1 --http-port="$port" \
-  --http-management-port="$management" --hostname-strict=false
+# kc.sh runs the JVM as its child, so this script stays in front: stopping it (TERM, or the
+# parent's death signal testenv sets) stops the JVM too, never leaving one behind.
+"$home/bin/kc.sh" start-dev --db=dev-mem --http-host=127.0.0.1 --http-port="$port" \
+  --http-management-port="$management" --hostname-strict=false &
+kc=$!
+stop() {
+  pkill -TERM -P "$kc" 2>/dev/null || true
+  kill -TERM "$kc" 2>/dev/null || true
+  wait "$kc" 2>/dev/null || true
+  exit 0
+}
+trap stop TERM INT HUP
+wait "$kc"

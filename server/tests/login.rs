@@ -57,8 +57,12 @@ async fn sign_in(b: &Browser, base: &str, tenant: &str, user: &str, password: &s
     let (url, status, html) = b.follow(&format!("{base}/t/{tenant}"), None).await.unwrap().page();
     assert_eq!(status, 200, "{url}");
     assert!(!url.starts_with(base), "sent to the provider's login page, not {url}");
+    let before = b.cookies(base).unwrap_or_default();
+    assert!(before.contains("swell_session="), "a session holds the sign-in under way");
     let (url, status, page) = b.submit(&url, &html, &[("username", user), ("login", user), ("password", password)], None).await.unwrap().page();
     assert_eq!((status, url.as_str()), (200, format!("{base}/t/{tenant}").as_str()), "{page}");
+    let after = b.cookies(base).unwrap_or_default();
+    assert!(after.contains("swell_session=") && after != before, "the session id is rotated at sign-in: {before} → {after}");
     page
 }
 

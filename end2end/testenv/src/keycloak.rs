@@ -52,9 +52,10 @@ impl Keycloak {
                 .stdin(Stdio::null())
                 .stdout(file.try_clone()?)
                 .stderr(file);
+                // TERM, not KILL: start.sh traps it and stops the JVM it started.
                 unsafe {
                     cmd.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                         Ok(())
                     });
                 }
