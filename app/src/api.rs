@@ -240,3 +240,27 @@ pub async fn resume_object(tenant: String, id: i32) -> Result<(), ServerFnError>
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "resume_object").await?;
     ssr::engine()?.clear_override(&tenant, id, "resumed from the dashboard", &who.actor).await.map(|_| ()).map_err(ssr::fail)
 }
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub reason: Option<String>,
+}
+
+/// How many audit entries the page lists.
+pub const AUDIT_SHOWN: u64 = 200;
+
+/// The tenant's audit log, newest first; `action` keeps entries whose action starts with it.
+#[server]
+pub async fn load_audit(tenant: String, action: Option<String>) -> Result<Vec<AuditRow>, ServerFnError> {
+    ssr::authorize(&tenant, engine::access::Role::Viewer, "load_audit").await?;
+    let entries = ssr::engine()?.audit_log(&tenant, action.as_deref().unwrap_or_default(), AUDIT_SHOWN).await.map_err(ssr::fail)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| AuditRow { at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(), actor: e.actor, action: e.action, target: e.target, reason: e.reason })
+        .collect())
+}

@@ -10,6 +10,7 @@ use leptos_router::{
     components::{Route, Router, Routes},
 };
 
+use pages::audit::AuditPage;
 use pages::object::ObjectPage;
 use pages::overview::TenantOverview;
 
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view=AuditPage/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"))
                         view=ObjectPage

@@ -27,6 +27,14 @@ test("object page explains decisions and applies an override, a pause and a resu
   await expect(object.overrideText()).toHaveText("none", { timeout: 10_000 });
   await expect(object.decisionRows().first().locator("td.rule")).not.toHaveText(/override_replicas|override_pause/, { timeout: 10_000 });
   expect(errors).toEqual([]);
+
+  // The audit log names who did it and why, newest first, and filters by action.
+  await page.goto("/t/demo/audit?action=override.");
+  const first = page.locator("table.audit tbody tr").first();
+  await expect(first.locator("td.actor")).toHaveText("user:alice@a.example");
+  await expect(first.locator("td.action")).toHaveText("override.clear");
+  await expect(page.locator("table.audit tbody tr[data-action='override.replicas'] td.reason").first()).toHaveText("e2e load test");
+  expect(await page.locator("table.audit tbody tr").evaluateAll((rows) => rows.every((r) => (r.getAttribute("data-action") ?? "").startsWith("override.")))).toBe(true);
 });
 
 test("an object of another tenant or a missing one is an error", async ({ page }) => {

@@ -28,6 +28,7 @@ fn server_fn_body(path: &str, id: i32) -> Option<String> {
     let name = path.trim_start_matches("/api/").trim_end_matches(|c: char| c.is_ascii_digit());
     Some(match name {
         "load_overview" => "tenant=demo".to_string(),
+        "load_audit" => "tenant=demo".to_string(),
         "load_object" => format!("tenant=demo&id={id}"),
         "override_replicas" => format!("tenant=demo&id={id}&replicas=7&reason=isolation&expires_minutes="),
         "pause_object" => format!("tenant=demo&id={id}&reason=isolation&expires_minutes="),

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod object;
 pub mod overview;
 

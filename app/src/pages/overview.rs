@@ -43,6 +43,8 @@ fn OverviewTable(overview: Overview) -> impl IntoView {
                     view! { <A href=format!("/t/{t}") attr:class=class>{t}</A> }
                 })
                 .collect_view()}
+            " · "
+            <A href=format!("/t/{tenant}/audit") attr:class="audit-link">"Audit log"</A>
         </nav>
         <h1>"Scaled objects"</h1>
         {if overview.objects.is_empty() {

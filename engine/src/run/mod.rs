@@ -13,6 +13,7 @@ mod views;
 mod writer;
 
 pub use object::ObjectExtras;
+pub use access::AuditView;
 pub use overrides::ActiveOverride;
 pub use views::{DecisionView, ObjectView};
 
