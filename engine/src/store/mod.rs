@@ -441,9 +441,16 @@ async fn clear_active(txn: &sea_orm::DatabaseTransaction, scaled_object_id: i32,
 
 /// The audit log of a tenant, newest first.
 pub async fn audit_entries(db: &DatabaseConnection, tenant_id: i32, limit: u64) -> Result<Vec<audit_log::Model>> {
-    Ok(audit_log::Entity::find()
-        .filter(audit_log::Column::TenantId.eq(tenant_id))
-        .order_by_desc(audit_log::Column::Id)
+    audit_entries_matching(db, tenant_id, "", limit).await
+}
+
+/// The tenant's newest `limit` audit entries whose action starts with `action`.
+pub async fn audit_entries_matching(db: &DatabaseConnection, tenant_id: i32, action: &str, limit: u64) -> Result<Vec<audit_log::Model>> {
+    let mut q = audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant_id));
+    if !action.is_empty() {
+        q = q.filter(audit_log::Column::Action.starts_with(action));
+    }
+    Ok(q.order_by_desc(audit_log::Column::Id)
         .limit(limit)
         .all(db)
         .await?)

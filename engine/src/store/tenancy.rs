@@ -39,12 +39,10 @@ pub async fn add_tenant(db: &DatabaseConnection, slug: &str, name: &str, actor: 
 /// Every tenant with its OIDC settings, if any.
 pub async fn list_tenants(db: &DatabaseConnection) -> Result<Vec<(tenants::Model, Option<tenant_oidc::Model>)>> {
     let oidc: std::collections::HashMap<i32, tenant_oidc::Model> = tenant_oidc::Entity::find().all(db).await?.into_iter().map(|o| (o.tenant_id, o)).collect();
-    let mut out: Vec<_> = tenants::Entity::find().order_by_asc(tenants::Column::Slug).all(db).await?.into_iter().map(|t| {
+    Ok(tenants::Entity::find().order_by_asc(tenants::Column::Slug).all(db).await?.into_iter().map(|t| {
         let o = oidc.get(&t.id).cloned();
         (t, o)
-    }).collect();
-    out.sort_by(|a, b| a.0.slug.cmp(&b.0.slug));
-    Ok(out)
+    }).collect())
 }
 
 /// The tenant named `slug`, or a not-found error naming it.
