@@ -124,8 +124,13 @@ async fn direct_mode_scales_a_deployment_0_to_n_to_0_and_stops_when_deleted() {
     // Deleting the ScaledObject removes it from the engine and SQL and stops actuation.
     api.delete("web", &DeleteParams::default()).await.unwrap();
     eventually("the ScaledObject gone from the cluster", WAIT, || async { api.get_opt("web").await.ok()?.is_none().then_some(()) }).await;
-    assert!(running.engine.find("east", "shop", "web").is_none());
-    assert!(engine::store::cluster_origin_objects(running.engine.db(), "east").await.unwrap().is_empty());
+    // The engine hears of the delete through its watch, a moment after the apiserver.
+    eventually("web gone from the engine and SQL", WAIT, || async {
+        let gone = running.engine.find("east", "shop", "web").is_none()
+            && engine::store::cluster_origin_objects(running.engine.db(), "east").await.unwrap().is_empty();
+        gone.then_some(())
+    })
+    .await;
     metric.set(50);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(replicas(&client, "shop", "web").await, 0, "a deleted ScaledObject still scaled its target");

@@ -190,8 +190,10 @@ fn an_override_set_through_a_follower_reaches_the_leader() {
         (replicas(&client, "shop", "web").await == 4).then_some(())
     }));
     assert!(set.elapsed() < Duration::from_secs(3), "took {} ms (polling interval 1 s)", set.elapsed().as_millis());
-    let view = leader.engine.find("east", "shop", "web").unwrap();
-    assert!(view.override_.as_deref().is_some_and(|o| o.contains("alice")), "{view:?}");
+    // The view is published just after the actuation.
+    main.block_on(eventually("the leader's view names alice's override", Duration::from_secs(5), || async {
+        leader.engine.find("east", "shop", "web").filter(|v| v.override_.as_deref().is_some_and(|o| o.contains("alice")))
+    }));
     follower.block_on(follower.engine.clear_override("team", id, "done", "alice")).unwrap();
     main.block_on(eventually("the leader drops the cleared override", Duration::from_secs(10), || async {
         (replicas(&client, "shop", "web").await == 2).then_some(())
