@@ -21,6 +21,34 @@ pub struct ObjectRow {
     pub last_decision: Option<String>,
     pub error: Option<String>,
     pub override_: Option<String>,
+    /// When the values above were read (unix ms); none before the first poll.
+    pub polled_at_ms: Option<i64>,
+    pub triggers: Vec<TriggerRow>,
+    pub forecast: Option<String>,
+    pub model_status: Option<String>,
+    pub anomaly: Option<String>,
+    /// `swell` (made in Swell: editable here) or `cluster` (a CRD: override and pause only).
+    pub origin: String,
+    pub cluster: String,
+}
+
+/// One trigger of an object: what it reads, its targets and its last reading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerRow {
+    pub kind: String,
+    pub metric: String,
+    pub target: f64,
+    pub activation_target: f64,
+    pub last: Option<f64>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+impl ObjectRow {
+    /// Objects with an error, an anomaly or a manual override come first on the overview.
+    pub fn needs_attention(&self) -> bool {
+        self.error.is_some() || self.anomaly.is_some() || self.override_.is_some()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,7 +56,12 @@ pub struct Overview {
     pub tenant: String,
     pub tenants: Vec<String>,
     pub objects: Vec<ObjectRow>,
+    /// Each object's recent readings of its first metric (unix ms, value), for sparklines.
+    pub sparks: Vec<(i32, Vec<(i64, f64)>)>,
 }
+
+/// Readings a sparkline shows (what the engine keeps per object).
+pub const SPARK_POINTS: usize = 60;
 
 /// Who a request comes from, as the server's authentication layer found it.
 #[cfg(feature = "ssr")]
@@ -141,6 +174,39 @@ pub mod ssr {
                 last_decision: v.last_decision,
                 error: v.error,
                 override_: v.override_,
+                polled_at_ms: v.last_decision_at.map(|t| t.timestamp_millis()),
+                triggers: v
+                    .triggers
+                    .into_iter()
+                    .map(|t| super::TriggerRow {
+                        kind: t.kind,
+                        metric: t.metric,
+                        target: t.target,
+                        activation_target: t.activation_target,
+                        last: t.last.as_ref().ok().copied(),
+                        error: t.last.err(),
+                        latency_ms: t.latency_ms,
+                    })
+                    .collect(),
+                forecast: v.forecast.map(|f| format!("{:.1} (up to {:.1}) in {} s by {} v{}: {} replicas", f.mean, f.upper, f.horizon_secs, f.model, f.version, f.replicas)),
+                model_status: v.model_status,
+                anomaly: v.anomaly.map(|a| format!("{}: {} ({}{})", a.metric, a.finding, a.policy, if a.mitigated { ", acted" } else { "" })),
+                origin: v.origin,
+                cluster: v.cluster,
+            }
+        }
+    }
+
+    impl From<engine::DecisionView> for super::DecisionRow {
+        fn from(d: engine::DecisionView) -> Self {
+            super::DecisionRow {
+                at: d.at.format("%H:%M:%S").to_string(),
+                at_ms: d.at.timestamp_millis(),
+                state: d.state,
+                rule: d.rule,
+                prev_replicas: d.prev_replicas,
+                new_replicas: d.new_replicas,
+                explanation: d.explanation,
             }
         }
     }
@@ -151,8 +217,10 @@ pub mod ssr {
 pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnError> {
     let tenant = ssr::tenant_or_own(tenant);
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_overview").await?;
-    let objects = ssr::engine()?.overview(&tenant).into_iter().map(ObjectRow::from).collect();
-    Ok(Overview { tenants: vec![tenant.clone()], tenant, objects })
+    let views = ssr::engine()?.overview(&tenant);
+    let sparks = views.iter().map(|v| (v.id, v.spark.iter().copied().collect())).collect();
+    let objects = views.into_iter().map(ObjectRow::from).collect();
+    Ok(Overview { tenants: vec![tenant.clone()], tenant, objects, sparks })
 }
 
 
@@ -160,6 +228,7 @@ pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnE
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRow {
     pub at: String,
+    pub at_ms: i64,
     pub state: String,
     pub rule: String,
     pub prev_replicas: i32,
@@ -177,27 +246,23 @@ pub struct ObjectDetail {
 /// How many decisions the object page lists.
 pub const DECISIONS_SHOWN: u64 = 50;
 
-/// One object with its newest decisions.
+/// One object with its newest decisions, of one `rule` and within `since` (15m, 1h, 6h,
+/// 24h, 7d) when given.
 #[server]
-pub async fn load_object(tenant: String, id: i32) -> Result<ObjectDetail, ServerFnError> {
+pub async fn load_object(tenant: String, id: i32, rule: Option<String>, since: Option<String>) -> Result<ObjectDetail, ServerFnError> {
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_object").await?;
     let engine = ssr::engine()?;
     let object = engine.object(&tenant, id).ok_or_else(|| ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}")))?;
-    let decisions = engine.decisions(&tenant, id, DECISIONS_SHOWN).await.map_err(ssr::fail)?;
+    let since = match since.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(chrono::Utc::now() - chrono::Duration::milliseconds(crate::history::range_ms(s).map_err(|e| ServerFnError::new(e.replacen("range", "since", 1)))?)),
+        None => None,
+    };
+    let rule = rule.filter(|r| !r.is_empty());
+    let decisions = engine.decisions_where(&tenant, id, rule.as_deref(), since, DECISIONS_SHOWN).await.map_err(ssr::fail)?;
     Ok(ObjectDetail {
         tenant,
         object: object.into(),
-        decisions: decisions
-            .into_iter()
-            .map(|d| DecisionRow {
-                at: d.at.format("%H:%M:%S").to_string(),
-                state: d.state,
-                rule: d.rule,
-                prev_replicas: d.prev_replicas,
-                new_replicas: d.new_replicas,
-                explanation: d.explanation,
-            })
-            .collect(),
+        decisions: decisions.into_iter().map(DecisionRow::from).collect(),
     })
 }
 

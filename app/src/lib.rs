@@ -1,6 +1,12 @@
 //! The dashboard: Leptos pages and the server functions they call.
 
 pub mod api;
+pub mod catalog;
+pub mod charts;
+pub mod editor;
+pub mod history;
+pub mod live;
+pub mod models;
 mod pages;
 
 use leptos::prelude::*;
@@ -11,6 +17,10 @@ use leptos_router::{
 };
 
 use pages::audit::AuditPage;
+use pages::clusters::ClustersPage;
+use pages::editor::EditorPage;
+use pages::models::ModelsPage;
+use pages::sources::SourcesPage;
 use pages::object::ObjectPage;
 use pages::overview::TenantOverview;
 
@@ -47,10 +57,18 @@ pub fn App() -> impl IntoView {
                     <button type="submit">"Sign out"</button>
                 </form>
             </header>
-            <main>
+            <main id="main">
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview/>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view=AuditPage/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view=SourcesPage/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view=ClustersPage/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view=ModelsPage/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view=EditorPage/>
+                    <Route
+                        path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("edit"))
+                        view=EditorPage
+                    />
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"))
                         view=ObjectPage

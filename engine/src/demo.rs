@@ -12,6 +12,8 @@ use crate::store;
 
 pub const TENANT: &str = "demo";
 pub const CLUSTER: &str = "simulated";
+/// A deployment of the simulated cluster no demo object scales, for objects users make.
+pub const PLAYGROUND: &str = "playground";
 pub const NAMESPACE: &str = "shop";
 
 /// Trace seconds per wall-clock second: one recorded minute plays in one second.
@@ -95,6 +97,8 @@ pub fn cluster() -> SimCluster {
         c.add_deployment(o.deployment, o.min.max(1), o.startup_delay_secs, o.pod_throughput);
         c.add_workload(o.workload);
     }
+    // No object scales it: it is there for objects made in the dashboard or the CLI.
+    c.add_deployment(PLAYGROUND, 1, 5.0, 10.0);
     c
 }
 

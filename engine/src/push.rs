@@ -17,6 +17,7 @@ pub enum PushUpdate {
 
 struct Entry {
     value: f64,
+    last_push: Option<chrono::DateTime<chrono::Utc>>,
     changes: watch::Sender<u64>,
 }
 
@@ -30,7 +31,7 @@ impl PushBoard {
         let mut entries = self.entries.lock().expect("push board lock");
         let entry = entries
             .entry((tenant.to_string(), source.to_string()))
-            .or_insert_with(|| Entry { value: 0.0, changes: watch::channel(0).0 });
+            .or_insert_with(|| Entry { value: 0.0, last_push: None, changes: watch::channel(0).0 });
         f(entry)
     }
 
@@ -41,6 +42,7 @@ impl PushBoard {
                 PushUpdate::Set(v) => v,
                 PushUpdate::Add(d) => (e.value + d).max(0.0),
             };
+            e.last_push = Some(chrono::Utc::now());
             e.changes.send_modify(|n| *n += 1);
             e.value
         })
@@ -49,6 +51,11 @@ impl PushBoard {
     /// The latest value (0 before the first push).
     pub fn value(&self, tenant: &str, source: &str) -> f64 {
         self.entries.lock().expect("push board lock").get(&(tenant.to_string(), source.to_string())).map_or(0.0, |e| e.value)
+    }
+
+    /// When the source was last pushed to (through this instance), if ever.
+    pub fn last_push(&self, tenant: &str, source: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.entries.lock().expect("push board lock").get(&(tenant.to_string(), source.to_string())).and_then(|e| e.last_push)
     }
 
     /// A receiver that changes on every push to the source.

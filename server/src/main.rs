@@ -5,6 +5,7 @@ mod clusters;
 mod hooks_cli;
 mod config;
 mod hooks;
+mod live;
 mod metrics_api;
 mod metrics_auth;
 mod replay_cli;

@@ -44,7 +44,7 @@ type Route = (&'static str, &'static str, Access, MethodRouter<AppState>);
 
 /// Every route outside Leptos and the webhooks, built into the router from this one list.
 pub fn routes() -> Vec<Route> {
-    use engine::access::Role::Operator;
+    use engine::access::Role::{Operator, Viewer};
     use routing::{delete, post};
     vec![
         ("GET", "/healthz", Access::Public, get(healthz)),
@@ -56,6 +56,7 @@ pub fn routes() -> Vec<Route> {
         ("GET", "/t/{tenant}/signed-out", Access::Public, get(auth::routes::signed_out)),
         ("GET", "/auth/callback", Access::Public, get(auth::routes::callback)),
         ("POST", "/logout", Access::Public, post(auth::routes::logout)),
+        ("GET", "/live/{tenant}", Access::Role(Viewer), get(crate::live::upgrade)),
         ("POST", "/demo/faults/{workload}", Access::Role(Operator), post(inject_fault)),
         ("DELETE", "/demo/faults/{workload}", Access::Role(Operator), delete(clear_fault)),
     ]

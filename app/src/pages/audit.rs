@@ -1,7 +1,7 @@
 //! A tenant's audit log: who did what, when and why (refusals included), filtered by action.
 
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::{use_params_map, use_query_map}};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::load_audit;
 
@@ -16,8 +16,9 @@ pub fn AuditPage() -> impl IntoView {
     let tenant = move || params.read().get("tenant").unwrap_or_default();
     let action = move || query.read().get("action").filter(|a| !a.is_empty());
     let data = Resource::new(move || (tenant(), action()), |(tenant, action)| load_audit(tenant, action));
+    super::live::mark_hydrated();
     view! {
-        <p class="back"><A href=move || format!("/t/{}", tenant())>"← all scaled objects"</A></p>
+        {move || view! { <super::TenantNav tenant=tenant() current="audit"/> }}
         <h1>"Audit log"</h1>
         <form method="get" class="audit-filter">
             <label for="audit-action">"Show "</label>

@@ -1,28 +1,52 @@
 pub mod audit;
+pub mod clusters;
+pub mod editor;
+pub mod live;
+pub mod models;
 pub mod object;
+mod object_parts;
 pub mod overview;
-
-use std::time::Duration;
+pub mod sources;
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 
-/// How often live pages ask for fresh values.
-const REFRESH: Duration = Duration::from_secs(2);
+/// The pages of a tenant, as the navigation lists them: (key, title, path after /t/{tenant}).
+pub const TENANT_PAGES: [(&str, &str, &str); 6] = [
+    ("overview", "Scaled objects", ""),
+    ("sources", "Event sources", "/sources"),
+    ("clusters", "Clusters", "/clusters"),
+    ("models", "Models", "/models"),
+    ("audit", "Audit log", "/audit"),
+    ("new", "Create", "/new"),
+];
 
-/// Marks the page hydrated (tests wait for it) and ticks every REFRESH in the browser.
-pub fn live_ticker() -> ReadSignal<u64> {
-    let (tick, set_tick) = signal(0u64);
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-        if let Ok(handle) = set_interval_with_handle(move || set_tick.update(|t| *t += 1), REFRESH) {
-            on_cleanup(move || handle.clear());
-        }
-    });
-    tick
+/// The navigation of a tenant's pages, `current` marked for screen readers too.
+#[component]
+pub fn TenantNav(tenant: String, current: &'static str) -> impl IntoView {
+    view! {
+        <nav class="tenants" aria-label="tenant pages">
+            <span class="tenant-name">"Tenant " <strong class="tenant current">{tenant.clone()}</strong></span>
+            {TENANT_PAGES
+                .into_iter()
+                .map(|(key, title, path)| {
+                    let here = key == current;
+                    view! {
+                        <A href=format!("/t/{tenant}{path}") attr:class=format!("page-link {key}-link") attr:aria-current=here.then_some("page")>
+                            {title}
+                        </A>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
 }
 
 pub fn show(n: Option<i32>) -> String {
     n.map(|n| n.to_string()).unwrap_or_else(|| "–".into())
+}
+
+/// Metric readings as one line: `name = 12.5, other = 3.0`.
+pub fn metric_text(metrics: &[(String, f64)]) -> String {
+    metrics.iter().map(|(n, v)| format!("{n} = {v:.1}")).collect::<Vec<_>>().join(", ")
 }

@@ -135,6 +135,7 @@ impl Engine {
                 v.spec = Some(Arc::new(spec.clone()));
             })
             .or_insert_with(|| ObjectView::of(&stored));
+        self.changed(id, None);
         let existing = self.inner.objects.read().expect("objects lock").get(&id).cloned();
         match existing {
             Some(slot) => {
@@ -234,6 +235,7 @@ impl Engine {
             }
         }
         self.inner.views.write().expect("views lock").remove(&object_id);
+        self.removed(tenant, object_id);
         // A follower forgets the object; the leader removes it from SQL (shared by both).
         if leads {
             store::delete_scaled_object(&self.inner.db, object_id, actor, &format!("{}/{}", view.namespace, view.name)).await?;

@@ -4,6 +4,9 @@
 mod access;
 mod actuate;
 mod apply;
+mod catalog;
+mod history;
+mod live;
 mod models;
 mod object;
 mod overrides;
@@ -15,7 +18,10 @@ mod writer;
 pub use object::ObjectExtras;
 pub use access::AuditView;
 pub use overrides::ActiveOverride;
-pub use views::{DecisionView, ObjectView};
+pub use catalog::{ClusterView, TriggerAuthView, WebhookView};
+pub use live::{Change, LIVE_BUFFER};
+pub use views::{DecisionView, ObjectView, TriggerView};
+pub use history::{HistoryView, MarkerView, SeriesView};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -89,6 +95,10 @@ struct Inner {
     /// Wakes the loop when an object is added with a poll due now.
     wake: tokio::sync::Notify,
     views: RwLock<BTreeMap<i32, ObjectView>>,
+    /// The last error syncing each cluster (see `catalog`).
+    sync_errors: RwLock<HashMap<String, (chrono::DateTime<Utc>, String)>>,
+    /// Announces every change of a view (see `live`).
+    live: tokio::sync::broadcast::Sender<Change>,
     metrics: Metrics,
     started: Instant,
     /// Real clusters by name (the simulated one comes from the options).
@@ -160,6 +170,8 @@ impl Engine {
                 permits: Arc::new(Semaphore::new(MAX_CONCURRENT_POLLS)),
                 wake: tokio::sync::Notify::new(),
                 views: RwLock::new(views),
+                live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+                sync_errors: RwLock::new(HashMap::new()),
                 metrics: Metrics::default(),
                 started,
                 clusters: RwLock::new(HashMap::new()),

@@ -83,6 +83,7 @@ impl Engine {
         if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
             v.override_ = Some(active.describe());
         }
+        self.changed(object_id, None);
         Ok(())
     }
 
@@ -96,6 +97,7 @@ impl Engine {
         if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&object_id) {
             v.override_ = None;
         }
+        self.changed(object_id, None);
         Ok(cleared)
     }
 
@@ -117,6 +119,7 @@ impl Engine {
                 if let Some(v) = self.inner.views.write().expect("views lock").get_mut(&id) {
                     v.override_ = obj.override_.as_ref().map(ActiveOverride::describe);
                 }
+                self.changed(id, None);
             }
         }
         Ok(())

@@ -222,7 +222,7 @@ impl Engine {
             }
             _ => slot.retries.store(0, Ordering::Relaxed),
         }
-        match result {
+        let record = 'record: { match result {
             Ok((decision, prev, inputs)) => {
                 let id = obj.stored.id;
                 // In direct mode Swell is also the HPA: after activation (0 → max(min, 1)),
@@ -264,7 +264,7 @@ impl Engine {
                 });
                 if !changed {
                     obj.state = decision.state;
-                    return (!samples.is_empty() || state.is_some()).then_some(Record { decision: None, samples, state });
+                    break 'record (!samples.is_empty() || state.is_some()).then_some(Record { decision: None, samples, state });
                 }
                 obj.last_recorded = Some((now, decision.replicas, decision.rule, decision.state.phase));
                 obj.recorded_anomaly = obj.last_anomaly.is_some();
@@ -311,7 +311,17 @@ impl Engine {
                 }
                 None
             }
-        }
+        } };
+        let decision = record.as_ref().and_then(|r| r.decision.as_ref()).map(|d| super::DecisionView {
+            at: d.at,
+            state: d.state.clone(),
+            rule: d.rule.clone(),
+            prev_replicas: d.prev_replicas,
+            new_replicas: d.new_replicas,
+            explanation: d.explanation.clone(),
+        });
+        self.changed(obj.stored.id, decision);
+        record
     }
 
     /// One pass as of `at` (monotonic) and `now` (wall clock), waiting for every poll it

@@ -46,7 +46,9 @@ impl Engine {
         }))
         .await;
         let mut inputs = Vec::with_capacity(obj.scalers.len());
+        let mut latencies = Vec::with_capacity(obj.scalers.len());
         for (i, (scaler, (reading, query_secs))) in obj.scalers.iter().zip(readings).enumerate() {
+            latencies.push((query_secs * 1000.0) as u64);
             // After the query: some scalers learn their target from the source (external).
             let spec = scaler.metric_spec();
             let l = super::scaler_labels(&obj.stored, i, &spec.name);
@@ -170,6 +172,12 @@ impl Engine {
                 .filter_map(|t| t.reading.as_ref().ok())
                 .flat_map(|(values, _)| values.iter().map(|m| (m.name.clone(), m.value)))
                 .collect();
+            if let Some((_, value)) = v.metrics.first() {
+                v.spark.push_back((now.timestamp_millis(), *value));
+                if v.spark.len() > super::views::SPARK_POINTS {
+                    v.spark.pop_front();
+                }
+            }
             v.last_decision = Some(decision.explanation.clone());
             v.last_decision_at = Some(now);
             v.error = inputs.iter().find_map(|t| t.reading.as_ref().err().cloned());
@@ -195,6 +203,19 @@ impl Engine {
             v.original_replicas = obj.persisted.original_replicas;
             v.last_rule = Some(decision.rule.as_str().into());
             v.warnings = obj.extras.pause.warnings.clone();
+            v.triggers = inputs
+                .iter()
+                .zip(&latencies)
+                .enumerate()
+                .map(|(i, (t, latency))| super::views::TriggerView {
+                    kind: obj.stored.spec.triggers.get(i).map(|t| t.trigger_type.clone()).unwrap_or_default(),
+                    metric: t.spec.name.clone(),
+                    target: t.spec.target,
+                    activation_target: t.spec.activation_target,
+                    last: t.reading.as_ref().map(|(values, _)| values.iter().map(|m| m.value).sum()).map_err(Clone::clone),
+                    latency_ms: *latency,
+                })
+                .collect();
         }
         Ok((decision, current, inputs))
     }

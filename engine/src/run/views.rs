@@ -10,6 +10,9 @@ use crate::decide::Phase;
 use crate::store::{self, StoredObject};
 use crate::Result;
 
+/// Readings a sparkline keeps.
+pub const SPARK_POINTS: usize = 60;
+
 /// What the dashboard shows of one ScaledObject.
 #[derive(Clone, Debug, Serialize)]
 pub struct ObjectView {
@@ -18,6 +21,8 @@ pub struct ObjectView {
     pub cluster: String,
     pub namespace: String,
     pub name: String,
+    /// `swell` (made in Swell) or `cluster` (synced from a CRD).
+    pub origin: String,
     pub target: String,
     pub min_replicas: i32,
     pub max_replicas: i32,
@@ -44,6 +49,10 @@ pub struct ObjectView {
     pub last_rule: Option<String>,
     /// Annotations that were read leniently, said in words.
     pub warnings: Vec<String>,
+    /// Each trigger's metric, target and activation threshold, in trigger order.
+    pub triggers: Vec<TriggerView>,
+    /// The first metric's last [`SPARK_POINTS`] readings (unix ms, value), for sparklines.
+    pub spark: std::collections::VecDeque<(i64, f64)>,
     /// What the forecast was and did at the last poll (predictive objects).
     pub forecast: Option<crate::predict::live::ForecastNote>,
     /// The predictor's state in words (model in use, training, history still missing).
@@ -84,6 +93,7 @@ impl ObjectView {
             cluster: stored.cluster.clone(),
             namespace: stored.namespace.clone(),
             name: stored.name.clone(),
+            origin: stored.origin.clone(),
             target: format!("{}/{}", stored.spec.scale_target_ref.kind, stored.spec.scale_target_ref.name),
             min_replicas: stored.spec.min_replica_count,
             max_replicas: stored.spec.max_replica_count,
@@ -102,6 +112,8 @@ impl ObjectView {
             original_replicas: None,
             last_rule: None,
             warnings: Vec::new(),
+            triggers: Vec::new(),
+            spark: Default::default(),
             forecast: None,
             forecast_floor: None,
             model_status: None,
@@ -111,6 +123,19 @@ impl ObjectView {
             live: LiveMetrics::default(),
         }
     }
+}
+
+/// One trigger as the dashboard shows it: its metric, its targets and its last reading.
+#[derive(Clone, Debug, Serialize)]
+pub struct TriggerView {
+    pub kind: String,
+    pub metric: String,
+    pub target: f64,
+    pub activation_target: f64,
+    /// The last reading (the sum over the trigger's values), or why it failed.
+    pub last: std::result::Result<f64, String>,
+    /// How long the last reading took.
+    pub latency_ms: u64,
 }
 
 /// One recorded decision, as the dashboard shows it.
@@ -142,8 +167,13 @@ impl Engine {
 
     /// The object's newest decisions, newest first (what the loop has written so far).
     pub async fn decisions(&self, tenant: &str, object_id: i32, limit: u64) -> Result<Vec<DecisionView>> {
+        self.decisions_where(tenant, object_id, None, None, limit).await
+    }
+
+    /// [`Engine::decisions`] of one rule and since a time, when given.
+    pub async fn decisions_where(&self, tenant: &str, object_id: i32, rule: Option<&str>, since: Option<DateTime<Utc>>, limit: u64) -> Result<Vec<DecisionView>> {
         self.require_object(tenant, object_id)?;
-        Ok(store::recent_decisions(&self.inner.db, object_id, limit)
+        Ok(store::recent_decisions_where(&self.inner.db, object_id, rule, since, limit)
             .await?
             .into_iter()
             .map(|d| DecisionView {

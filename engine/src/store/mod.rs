@@ -276,9 +276,26 @@ pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], sam
 
 /// The newest decisions of an object, newest first.
 pub async fn recent_decisions(db: &DatabaseConnection, scaled_object_id: i32, limit: u64) -> Result<Vec<decisions::Model>> {
-    Ok(decisions::Entity::find()
-        .filter(decisions::Column::ScaledObjectId.eq(scaled_object_id))
-        .order_by_desc(decisions::Column::At)
+    recent_decisions_where(db, scaled_object_id, None, None, limit).await
+}
+
+/// The newest decisions of one object, newest first, of one rule and since a time if given
+/// (filtered in SQL, so the limit counts only matching rows).
+pub async fn recent_decisions_where(
+    db: &DatabaseConnection,
+    scaled_object_id: i32,
+    rule: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: u64,
+) -> Result<Vec<decisions::Model>> {
+    let mut q = decisions::Entity::find().filter(decisions::Column::ScaledObjectId.eq(scaled_object_id));
+    if let Some(rule) = rule {
+        q = q.filter(decisions::Column::Rule.eq(rule));
+    }
+    if let Some(since) = since {
+        q = q.filter(decisions::Column::At.gte(since));
+    }
+    Ok(q.order_by_desc(decisions::Column::At)
         .order_by_desc(decisions::Column::Id)
         .limit(limit)
         .all(db)

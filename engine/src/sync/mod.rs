@@ -139,13 +139,19 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
                 shared.applied(so).await;
             }
             Ok(Some(Event::InitDone)) => shared.forget_missing(&seen).await,
-            Ok(Some(Event::Apply(so))) => shared.applied(so).await,
+            Ok(Some(Event::Apply(so))) => {
+                shared.engine.sync_error(&shared.cluster.name, None);
+                shared.applied(so).await
+            }
             Ok(Some(Event::Delete(so))) => {
                 shared.reconciled.lock().expect("reconciled lock").remove(&key(&so));
                 shared.gone(&key(&so)).await
             }
             Ok(None) => break,
-            Err(e) => tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledObject watch failed; retrying"),
+            Err(e) => {
+                tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledObject watch failed; retrying");
+                shared.engine.sync_error(&shared.cluster.name, Some(format!("watching ScaledObjects: {e}")));
+            }
         }
     }
     writer.abort();
@@ -244,6 +250,7 @@ impl Shared {
             }
             Err(e) => {
                 tracing::warn!(cluster = %self.cluster.name, object = %k.1, error = %e, "ScaledObject rejected");
+                self.engine.sync_error(&self.cluster.name, Some(format!("ScaledObject {}/{} rejected: {e}", k.0, k.1)));
                 let message = e.to_string();
                 let newly = self.rejected.lock().expect("rejected lock").insert(k.clone(), message.clone()) != Some(message.clone());
                 if newly {

@@ -202,6 +202,26 @@ pub async fn require(engine: &Engine, caller: &Caller, tenant: &str, role: Role,
     }
 }
 
+/// The caller of a long-lived connection (the live stream), checked again from SQL: `None`
+/// once its token is revoked or expired, or its session ended (logout, `swell user revoke`).
+pub async fn recheck(auth: &Auth, headers: &HeaderMap) -> Option<Principal> {
+    use tower_sessions::SessionStore;
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(token) = bearer {
+        return auth.token(token.trim()).await.ok()?.ok();
+    }
+    let id = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))?
+        .parse::<tower_sessions::session::Id>()
+        .ok()?;
+    let record = store::SqlStore::new(auth.engine.db().clone()).load(&id).await.ok()??;
+    serde_json::from_value(record.data.get(store::PRINCIPAL)?.clone()).ok()
+}
+
 /// CSRF: a state-changing request made with the session cookie must come from Swell's own
 /// pages (Origin, else Sec-Fetch-Site). Token callers send no cookie and are not at risk.
 pub fn same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), String> {

@@ -1,0 +1,177 @@
+import { expect, test } from "@playwright/test";
+import { AuditPage, ClustersPage, ObjectPage, OverviewPage, SourcesPage, checkAccessibility, liveOpen, screenshot, signInToDemo } from "./pages";
+
+test("every page renders, hydrates, passes axe-core and is kept as a screenshot", async ({ page }, info) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+
+  const overview = new OverviewPage(page);
+  await overview.open("/t/demo");
+  await liveOpen(page);
+  await expect(overview.total("objects")).toHaveText("3");
+  await expect(overview.sparkline("web-frontend")).toHaveAttribute("data-points", /^[1-9]\d*$/, { timeout: 15_000 });
+  await checkAccessibility(page);
+  await screenshot(page, info, "overview");
+
+  const object = new ObjectPage(page);
+  await object.openFromOverview("web-frontend");
+  await liveOpen(page);
+  await expect(object.chart("metric").svg()).toBeVisible();
+  await checkAccessibility(page);
+  await screenshot(page, info, "object");
+
+  const sources = new SourcesPage(page);
+  await sources.open();
+  await expect(page.locator("h1")).toHaveText("Event sources");
+  await checkAccessibility(page);
+  await screenshot(page, info, "sources");
+
+  const clusters = new ClustersPage(page);
+  await clusters.open();
+  await expect(clusters.cluster("simulated").locator("td.connected")).toHaveText("yes");
+  await expect(clusters.cluster("simulated").locator("td.objects")).toHaveText("3");
+  await checkAccessibility(page);
+  await screenshot(page, info, "clusters");
+
+  await page.goto("/t/demo/models");
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  await expect(page.locator('section.models[data-object$="/web-frontend"] p.model-status')).not.toBeEmpty();
+  await checkAccessibility(page);
+  await screenshot(page, info, "models");
+
+  await page.goto("/t/demo/new");
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  await checkAccessibility(page);
+  await screenshot(page, info, "create");
+
+  const audit = new AuditPage(page);
+  await audit.open();
+  await checkAccessibility(page);
+  await screenshot(page, info, "audit");
+
+  // Dark mode follows the system, and a phone width still reads.
+  await page.emulateMedia({ colorScheme: "dark" });
+  await overview.open("/t/demo");
+  await checkAccessibility(page);
+  await screenshot(page, info, "overview-dark");
+  await page.setViewportSize({ width: 375, height: 800 });
+  await object.openFromOverview("web-frontend");
+  await checkAccessibility(page);
+  await screenshot(page, info, "object-phone");
+  expect(errors).toEqual([]);
+});
+
+test("the object page updates live and its charts carry their series", async ({ page }) => {
+  const object = new ObjectPage(page);
+  await object.openFromOverview("web-frontend");
+  await liveOpen(page);
+  let navigations = 0;
+  page.on("framenavigated", (f) => {
+    if (f === page.mainFrame()) navigations++;
+  });
+
+  const metric = object.chart("metric");
+  const names = await metric.seriesNames();
+  expect(names.length).toBeGreaterThan(0);
+  await expect(metric.level("target")).toHaveCount(1);
+  const before = await metric.points(names[0]);
+  // Every poll pushed adds a point, drawn in the browser.
+  await expect.poll(() => metric.points(names[0]), { timeout: 20_000 }).toBeGreaterThan(before);
+  await expect(metric.summary()).toContainText(`${names[0]} now`);
+
+  const replicas = object.chart("replicas");
+  expect(await replicas.seriesNames()).toEqual(["desired", "current", "predicted"]);
+  await expect.poll(() => replicas.points("current"), { timeout: 20_000 }).toBeGreaterThan(0);
+  await expect(object.trigger(names[0]).locator("td.last")).toHaveText(/^\d/);
+  expect(navigations).toBe(0);
+});
+
+test("an override made in one browser appears in another within a second", async ({ browser }) => {
+  const [a, b] = [await browser.newContext(), await browser.newContext()];
+  const [pa, pb] = [await a.newPage(), await b.newPage()];
+  const [objA, objB] = [new ObjectPage(pa), new ObjectPage(pb)];
+  await objA.openFromOverview("catalog-api");
+  await objB.openFromOverview("catalog-api");
+  await liveOpen(pb);
+  await expect(objB.overrideText()).toHaveText("none");
+
+  await objA.setReplicas(4, "seen from afar");
+  await expect(objA.overrideText()).toHaveText(/replicas fixed at 4/, { timeout: 10_000 });
+  await expect(objB.overrideText()).toHaveText(/replicas fixed at 4 .*: seen from afar/, { timeout: 1_000 });
+
+  await objA.resume();
+  await expect(objA.overrideText()).toHaveText("none", { timeout: 10_000 });
+  await expect(objB.overrideText()).toHaveText("none", { timeout: 1_000 });
+  await a.close();
+  await b.close();
+});
+
+test("the page without JavaScript shows the same numbers as after hydration", async ({ browser }) => {
+  const js = await browser.newContext();
+  const page = await js.newPage();
+  await signInToDemo(page);
+  // The stream is held (open, silent) so the hydrated page shows what hydration made of
+  // the served HTML, not a newer push.
+  await page.routeWebSocket(/\/live\//, () => {});
+  const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: await js.storageState() });
+  const plain = await noJs.newPage();
+
+  for (const [path, read] of [
+    ["/t/demo", (p: typeof page) => new OverviewPage(p).numbers()],
+    ["/t/demo/o/1", (p: typeof page) => new ObjectPage(p).numbers()],
+  ] as const) {
+    const served = await page.goto(path);
+    const html = await served!.text();
+    await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+    const hydrated = await read(page);
+    await plain.setContent(html);
+    const without = await read(plain);
+    expect(without.length).toBeGreaterThan(3);
+    expect(hydrated).toEqual(without);
+  }
+  await js.close();
+  await noJs.close();
+});
+
+test("the create form refuses a bad field by its name and makes an object that then scales", async ({ page }) => {
+  await new OverviewPage(page).open("/t/demo");
+  await page.goto("/t/demo/new");
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  const form = page.locator("form.object-form");
+  await form.locator("input[name=name]").fill("playground-e2e");
+  await form.locator("input[name=target_name]").fill("playground");
+  await form.locator("input[name=min_replicas]").fill("1");
+  await form.locator("input[name=max_replicas]").fill("ten");
+  await form.locator("input[name=polling_interval]").fill("1");
+  await form.locator("input[name=cooldown_period]").fill("5");
+  await form.locator("input[name=actuation]").fill("direct");
+  await form.locator("select[name=trigger_type]").selectOption("simulated");
+  await form.locator("textarea[name=metadata]").fill("workload: web-requests\ntarget: 1\nactivationTarget: 0");
+  // The YAML beside the form follows it.
+  await expect(page.locator("#yaml-text")).toHaveValue(/maxReplicaCount: "ten"/);
+  await form.locator("button[type=submit]").click();
+  await expect(page.locator(".form-side p.apply-error")).toContainText("spec.maxReplicaCount");
+
+  await form.locator("input[name=max_replicas]").fill("6");
+  await form.locator("button[type=submit]").click();
+  await expect(page.locator(".form-side p.applied a")).toBeVisible({ timeout: 10_000 });
+  await page.locator(".form-side p.applied a").click();
+  const object = new ObjectPage(page);
+  await expect(page.locator("h1.object-name")).toContainText("playground-e2e");
+  await liveOpen(page);
+  await expect.poll(async () => Number(await object.currentReplicas().innerText()), { timeout: 30_000 }).toBeGreaterThan(1);
+
+  // Delete asks for the name; then the object is gone from the overview.
+  await page.locator("a.edit-link").click();
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached();
+  const del = page.locator("form.delete-form");
+  await del.locator("input[name=confirm]").fill("wrong");
+  await del.locator("button").click();
+  await expect(page.locator("section.danger p.error")).toContainText("confirm: type the object's name");
+  await del.locator("input[name=confirm]").fill("playground-e2e");
+  await del.locator("button").click();
+  await expect(page.locator("section.danger p.applied")).toHaveText("Deleted.", { timeout: 10_000 });
+  const overview = new OverviewPage(page);
+  await overview.open("/t/demo");
+  await expect(overview.row("playground-e2e")).toHaveCount(0);
+});

@@ -1,0 +1,42 @@
+//! Live changes: every change to an object's view is announced on a broadcast channel, so
+//! the dashboard's websocket and `swell watch` push it instead of polling.
+
+use tokio::sync::broadcast;
+
+use super::{DecisionView, Engine};
+
+/// How many changes a subscriber may fall behind before it is told it lagged (it then
+/// reads every view again instead of the changes it missed).
+pub const LIVE_BUFFER: usize = 4096;
+
+/// One object's view changed (or the object is gone). Subscribers read the view itself from
+/// the engine, so a burst of changes to one object coalesces into one read.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub tenant: String,
+    pub object_id: i32,
+    /// The decision this change recorded (the same row the decision log gets).
+    pub decision: Option<DecisionView>,
+    pub removed: bool,
+}
+
+impl Engine {
+    /// Every change from now on. A receiver that falls more than [`LIVE_BUFFER`] changes
+    /// behind gets `RecvError::Lagged` and should read the views afresh.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.live.subscribe()
+    }
+
+    /// Announces a change of `object_id`'s view (nobody listening is fine).
+    pub(super) fn changed(&self, object_id: i32, decision: Option<DecisionView>) {
+        let tenant = self.inner.views.read().expect("views lock").get(&object_id).map(|v| v.tenant.clone());
+        if let Some(tenant) = tenant {
+            let _ = self.inner.live.send(Change { tenant, object_id, decision, removed: false });
+        }
+    }
+
+    /// Announces that `object_id` of `tenant` is gone.
+    pub(super) fn removed(&self, tenant: &str, object_id: i32) {
+        let _ = self.inner.live.send(Change { tenant: tenant.into(), object_id, decision: None, removed: true });
+    }
+}
