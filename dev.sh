@@ -178,7 +178,7 @@ check_wasm_deps() {
 cargo_tests() {
   local log="$WORK/cargo-test.log" rc=0
   leptos_env
-  cargo test --no-fail-fast -p migrations -p engine -p server 2>&1 | tee "$log" || rc=$?
+  cargo test --no-fail-fast -p migrations -p engine -p server -p app --features app/ssr 2>&1 | tee "$log" || rc=$?
   local passed failed
   passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
   failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")

@@ -280,6 +280,32 @@ mod tests {
         assert_eq!(clock((13 * 3600 + 7 * 60 + 59) * 1000), "13:07");
     }
 
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_svg_names_each_series_level_and_marker() {
+        let chart = Chart {
+            id: "metric".into(),
+            title: "queue <depth>".into(),
+            from_ms: 0,
+            to_ms: 60_000,
+            lines: vec![
+                Line { name: "depth".into(), color: BLUE, points: vec![(0, 2.0), (30_000, 9.0), (60_000, 4.0)], steps: false },
+                Line { name: "empty".into(), color: TEAL, points: vec![], steps: false },
+            ],
+            levels: vec![("target".into(), 5.0, GREY)],
+            band: Some((vec![(0, 1.0), (60_000, 2.0)], vec![(0, 3.0), (60_000, 4.0)])),
+            markers: vec![Marker { at_ms: 30_000, value: 9.0, kind: "decision".into(), text: "scaled 1 → 3 & more".into() }],
+        };
+        let svg = svg(&chart, (400, 200));
+        assert!(svg.starts_with("<svg role=\"img\" aria-label=\"queue &lt;depth&gt;\" data-chart=\"metric\" "), "{}", &svg[..200]);
+        assert!(svg.contains(r#"data-series="depth" data-points="3" data-last="4""#), "{svg}");
+        assert!(svg.contains(r#"data-series="empty" data-points="0""#), "{svg}");
+        assert!(svg.contains(r#"data-level="target" data-value="5""#), "{svg}");
+        assert!(svg.contains("<title>00:00 scaled 1 → 3 &amp; more</title>"), "{svg}");
+        assert_eq!(svg.matches("data-series=").count(), 2);
+        assert!(!svg.contains("chart unavailable"), "{svg}");
+    }
+
     #[test]
     fn summary_names_each_series() {
         let chart = Chart {

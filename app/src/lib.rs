@@ -12,7 +12,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -59,20 +59,18 @@ pub fn App() -> impl IntoView {
             </header>
             <main id="main">
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view=AuditPage/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view=SourcesPage/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view=ClustersPage/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view=ModelsPage/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view=EditorPage/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view=SourcesPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view=ClustersPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view=ModelsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view=EditorPage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("edit"))
-                        view=EditorPage
-                    />
+                        view=EditorPage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"))
-                        view=ObjectPage
-                    />
+                        view=ObjectPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { AuditPage, ClustersPage, ObjectPage, OverviewPage, SourcesPage, checkAccessibility, liveOpen, screenshot, signInToDemo } from "./pages";
+import { AuditPage, ClustersPage, ObjectPage, OverviewPage, SourcesPage, checkAccessibility, liveOpen, screenshot } from "./pages";
 
 test("every page renders, hydrates, passes axe-core and is kept as a screenshot", async ({ page }, info) => {
   const errors: string[] = [];
@@ -109,7 +109,7 @@ test("an override made in one browser appears in another within a second", async
 test("the page without JavaScript shows the same numbers as after hydration", async ({ browser }) => {
   const js = await browser.newContext();
   const page = await js.newPage();
-  await signInToDemo(page);
+  await new OverviewPage(page).open("/t/demo");
   // The stream is held (open, silent) so the hydrated page shows what hydration made of
   // the served HTML, not a newer push.
   await page.routeWebSocket(/\/live\//, () => {});

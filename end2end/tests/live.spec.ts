@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -17,14 +17,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function ready(url: string) {
+async function ready(url: string, log: string) {
   for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(url)).ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no answer from ${url}`);
+  throw new Error(`no answer from ${url}; the server said:\n${readFileSync(log, "utf8")}`);
 }
 
 test("the live stream reconnects after a server restart and updates resume without a reload", async ({ browser }) => {
@@ -34,13 +34,17 @@ test("the live stream reconnects after a server restart and updates resume witho
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "swell-e2e-live-"));
   const base = `http://127.0.0.1:${port}`;
+  // Swell reads SWELL_* variables as configuration: only the secret key goes through.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SWELL_") || k === "SWELL_SECRET_KEY"));
+  const log = openSync(join(dir, "server.log"), "a");
   const start = (): ChildProcess =>
     spawn(swell, ["demo", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${dir}/swell.db`, "--site-root", resolve("..", "target/site"), "--log", "warn"], {
-      stdio: "ignore",
+      stdio: ["ignore", log, log],
+      env,
     });
   let server = start();
   try {
-    await ready(`${base}/readyz`);
+    await ready(`${base}/readyz`, join(dir, "server.log"));
     const context = await browser.newContext({ baseURL: base });
     const page = await context.newPage();
     await page.goto("/t/demo");
@@ -58,7 +62,7 @@ test("the live stream reconnects after a server restart and updates resume witho
     server.kill("SIGKILL");
     await expect(page.locator("body[data-live=reconnecting]")).toBeAttached({ timeout: 10_000 });
     server = start();
-    await ready(`${base}/readyz`);
+    await ready(`${base}/readyz`, join(dir, "server.log"));
     await liveOpen(page, 30_000);
     const after = await overview.liveText();
     await expect.poll(() => overview.liveText(), { timeout: 20_000, intervals: [300] }).not.toEqual(after);

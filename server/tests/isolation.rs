@@ -38,7 +38,7 @@ fn server_fn_body(path: &str, id: i32) -> Option<String> {
         "rollback_model" => format!("tenant=demo&id={id}&version=1"),
         "object_yaml" => format!("tenant=demo&id={id}"),
         "apply_yaml" => {
-            let yaml = "kind: ScaledObject\nmetadata:\n  name: iso-yaml\n  namespace: demo\nspec:\n  scaleTargetRef: {name: playground}\n  actuation: direct\n  triggers:\n    - type: simulated\n      metadata: {workload: web-requests, target: \"5\"}\n";
+            let yaml = "kind: ScaledObject\nmetadata:\n  name: iso-yaml\n  namespace: demo\nspec:\n  scaleTargetRef: {name: iso-missing}\n  actuation: direct\n  triggers:\n    - type: simulated\n      metadata: {workload: web-requests, target: \"5\"}\n";
             format!("tenant=demo&yaml={}", url::form_urlencoded::byte_serialize(yaml.as_bytes()).collect::<String>())
         }
         "apply_form" => "tenant=demo&cluster=&namespace=demo&name=iso-form&target_kind=Deployment&target_name=playground&min_replicas=0&max_replicas=3&polling_interval=5&cooldown_period=30&actuation=direct&trigger_type=simulated&metadata=workload%3A+web-requests%0Atarget%3A+5".to_string(),

@@ -70,9 +70,21 @@ fn ChartFigure(chart: Memo<charts::Chart>) -> impl IntoView {
     let svg = move || chart.with(|c| charts::svg(c, CHART));
     let summary = move || chart.with(charts::summary);
     let id = move || chart.with(|c| c.id.clone());
+    let legend = move || {
+        chart.with(|c| {
+            let swatch = |(r, g, b): (u8, u8, u8)| format!("background: rgb({r},{g},{b})");
+            c.lines
+                .iter()
+                .map(|l| (l.name.clone(), swatch(l.color)))
+                .chain(c.levels.iter().map(|(n, _, color)| (n.clone(), swatch(*color))))
+                .map(|(name, style)| view! { <li><span class="swatch" style=style></span>{name}</li> })
+                .collect_view()
+        })
+    };
     view! {
         <figure class="chart" data-chart=id>
             <div class="plot" inner_html=svg></div>
+            <ul class="legend" aria-hidden="true">{legend}</ul>
             <figcaption class="chart-summary">{summary}</figcaption>
         </figure>
     }
@@ -83,6 +95,7 @@ pub fn Triggers(row: Signal<ObjectRow>) -> impl IntoView {
     view! {
         <section class="triggers" aria-labelledby="triggers-title">
             <h2 id="triggers-title">"Triggers"</h2>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="triggers table">
             <table class="triggers">
                 <thead>
                     <tr>
@@ -114,6 +127,7 @@ pub fn Triggers(row: Signal<ObjectRow>) -> impl IntoView {
                     }}
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }
@@ -168,6 +182,7 @@ pub fn DecisionLog(detail: ObjectDetail, live: Live, rule: Signal<Option<String>
                 </select>
                 <button type="submit">"Filter"</button>
             </form>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="decision log table">
             <table class="decisions">
                 <thead>
                     <tr><th scope="col">"Time (UTC)"</th><th scope="col">"State"</th><th scope="col">"Rule"</th><th scope="col" class="num">"Replicas"</th><th scope="col">"Why"</th></tr>
@@ -191,6 +206,7 @@ pub fn DecisionLog(detail: ObjectDetail, live: Live, rule: Signal<Option<String>
                     }}
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

@@ -81,7 +81,7 @@ fn OverviewBody(overview: Overview, live: Live) -> impl IntoView {
             }
             let t = t.clone();
             view! {
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="scaled objects table">
                     <table class="objects">
                         <caption class="visually-hidden">"Scaled objects, those needing attention first"</caption>
                         <thead>
