@@ -75,3 +75,61 @@ pub async fn load_clusters(tenant: String) -> Result<Vec<ClusterRow>, ServerFnEr
         })
         .collect())
 }
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub strategy: String,
+    pub max_replicas: i64,
+    pub queue: i64,
+    pub max_scale: i64,
+    pub running: i64,
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub created: i64,
+    pub paused: bool,
+    pub explanation: String,
+    pub error: Option<String>,
+    pub at: String,
+}
+
+/// What a ScaledJob strategy does, in words (KEDA's formulas).
+pub fn strategy_text(strategy: &str) -> &'static str {
+    match strategy {
+        "custom" => "custom: new Jobs = min(maxScale − deduction − running × runningJobPercentage, max − running)",
+        "accurate" => "accurate: new Jobs = maxScale − running + pending (when maxScale + running ≤ max), else max − running",
+        _ => "default: new Jobs = maxScale − running (capped at max − running)",
+    }
+}
+
+/// The tenant's ScaledJobs as of their last polls.
+#[server]
+pub async fn load_jobs(tenant: String) -> Result<Vec<JobRow>, ServerFnError> {
+    use crate::api::ssr;
+    ssr::authorize(&tenant, engine::access::Role::Viewer, "load_jobs").await?;
+    Ok(ssr::engine()?
+        .jobs(&tenant)
+        .into_iter()
+        .map(|j| JobRow {
+            cluster: j.cluster,
+            namespace: j.namespace,
+            name: j.name,
+            strategy: j.strategy,
+            max_replicas: j.max_replicas,
+            queue: j.queue,
+            max_scale: j.max_scale,
+            running: j.running,
+            pending: j.pending,
+            succeeded: j.succeeded,
+            failed: j.failed,
+            created: j.created,
+            paused: j.paused,
+            explanation: j.explanation,
+            error: j.error,
+            at: when(j.at),
+        })
+        .collect())
+}

@@ -8,6 +8,7 @@ pub mod history;
 pub mod live;
 pub mod models;
 mod pages;
+pub mod what_if;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -19,7 +20,9 @@ use leptos_router::{
 use pages::audit::AuditPage;
 use pages::clusters::ClustersPage;
 use pages::editor::EditorPage;
+use pages::jobs::JobsPage;
 use pages::models::ModelsPage;
+use pages::what_if::WhatIfPage;
 use pages::sources::SourcesPage;
 use pages::object::ObjectPage;
 use pages::overview::TenantOverview;
@@ -64,7 +67,11 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view=SourcesPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view=ClustersPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view=ModelsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("jobs")) view=JobsPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view=EditorPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("what-if"))
+                        view=WhatIfPage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("edit"))
                         view=EditorPage ssr=SsrMode::Async/>

@@ -33,6 +33,12 @@ test("every page renders, hydrates, passes axe-core and is kept as a screenshot"
   await checkAccessibility(page);
   await screenshot(page, info, "clusters");
 
+  await page.goto("/t/demo/jobs");
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  await expect(page.locator("p.empty")).toContainText("No ScaledJobs");
+  await checkAccessibility(page);
+  await screenshot(page, info, "jobs");
+
   await page.goto("/t/demo/models");
   await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
   await expect(page.locator('section.models[data-object$="/web-frontend"] p.model-status')).not.toBeEmpty();
@@ -174,4 +180,27 @@ test("the create form refuses a bad field by its name and makes an object that t
   const overview = new OverviewPage(page);
   await overview.open("/t/demo");
   await expect(overview.row("playground-e2e")).toHaveCount(0);
+});
+
+test("what-if replays an object's own history as it is and edited, side by side", async ({ page }) => {
+  const object = new ObjectPage(page);
+  await object.openFromOverview("web-frontend");
+  await page.locator("a.what-if-link").click();
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  const form = page.locator("form.what-if-form");
+  await form.locator("input[name=max_replicas]").fill("many");
+  await form.locator("button").click();
+  await expect(page.locator("p.error")).toContainText("max_replicas");
+  await form.locator("input[name=max_replicas]").fill("2");
+  await form.locator("button").click();
+  const charts = page.locator("div.side-by-side svg[data-chart^=replay-]");
+  await expect(charts).toHaveCount(2, { timeout: 30_000 });
+  for (const series of ["needed", "ready", "asked"]) {
+    await expect(charts.nth(1).locator(`polyline[data-series=${series}]`)).toHaveCount(1);
+  }
+  // Capped at 2 replicas, the edited replay never asks for more.
+  const asked = await charts.nth(1).locator("polyline[data-series=asked]").getAttribute("points");
+  expect(asked).toBeTruthy();
+  await expect(page.locator("table.what-if tbody tr")).toHaveCount(2);
+  await checkAccessibility(page);
 });

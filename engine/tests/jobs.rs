@@ -179,6 +179,13 @@ async fn history_limits_prune_finished_jobs_and_the_loop_runs_from_the_crd() {
         (is("Ready") && is("Active")).then_some(())
     })
     .await;
+    // The dashboard's view of it: the Jobs it runs, the finished one kept, in words.
+    let view = eventually("the engine's view of the ScaledJob", Duration::from_secs(30), || async {
+        running.engine.jobs("team").into_iter().find(|j| j.name == "work" && j.running == 3)
+    })
+    .await;
+    assert_eq!((view.namespace.as_str(), view.strategy.as_str(), view.succeeded, view.max_replicas), ("batch", "default", 1, 10));
+    assert!(view.explanation.contains("3 running"), "{}", view.explanation);
     let cluster = engine::store::find_cluster(running.engine.db(), "east").await.unwrap().unwrap();
     assert_eq!(engine::store::scaled_jobs_of(running.engine.db(), cluster.id).await.unwrap(), vec![("batch".to_string(), "work".to_string())]);
     // A bad strategy is reported by field.

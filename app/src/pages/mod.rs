@@ -1,19 +1,22 @@
 pub mod audit;
 pub mod clusters;
 pub mod editor;
+pub mod jobs;
 pub mod live;
 pub mod models;
 pub mod object;
 mod object_parts;
 pub mod overview;
 pub mod sources;
+pub mod what_if;
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 /// The pages of a tenant, as the navigation lists them: (key, title, path after /t/{tenant}).
-pub const TENANT_PAGES: [(&str, &str, &str); 6] = [
+pub const TENANT_PAGES: [(&str, &str, &str); 7] = [
     ("overview", "Scaled objects", ""),
+    ("jobs", "Scaled jobs", "/jobs"),
     ("sources", "Event sources", "/sources"),
     ("clusters", "Clusters", "/clusters"),
     ("models", "Models", "/models"),

@@ -109,6 +109,7 @@ fn ObjectSummary(row: Signal<ObjectRow>, tenant: Signal<String>) -> impl IntoVie
         <p class="origin" data-origin=move || r().origin>
             {move || origin_note(&r())}
             {move || (r().origin != "cluster").then(|| view! { " " <a class="edit-link" href=format!("/t/{}/o/{}/edit", tenant.get(), r().id)>"Edit or delete"</a> })}
+            " " <a class="what-if-link" href=move || format!("/t/{}/o/{}/what-if", tenant.get(), r().id)>"What if…"</a>
         </p>
         <dl class="summary">
             <dt>"Target"</dt><dd class="target">{move || r().target}</dd>

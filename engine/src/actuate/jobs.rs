@@ -24,6 +24,9 @@ pub struct JobCounts {
     /// Unfinished Jobs none of whose pods runs yet (or, with `pendingPodConditions`, whose
     /// pods do not have all those conditions True).
     pub pending: i64,
+    /// Finished Jobs still kept (before this poll's pruning to the history limits).
+    pub succeeded: i64,
+    pub failed: i64,
 }
 
 fn finished(job: &Job, kind: &str) -> bool {
@@ -64,6 +67,8 @@ impl KubeCluster {
             }
         };
         let mut counts = JobCounts::default();
+        counts.succeeded = jobs.items.iter().filter(|j| finished(j, "Complete")).count() as i64;
+        counts.failed = jobs.items.iter().filter(|j| finished(j, "Failed")).count() as i64;
         for job in jobs.items.iter().filter(|j| !is_finished(j)) {
             counts.running += 1;
             let pods = by_job.get(&job.name_any()).map(Vec::as_slice).unwrap_or_default();

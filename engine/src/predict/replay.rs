@@ -85,6 +85,11 @@ pub struct Outcome {
 /// The first trigger's metric spec (its target), from the trigger as written.
 pub fn metric_spec(spec: &ScaledObjectSpec) -> Result<MetricSpec> {
     let t = spec.triggers.first().ok_or_else(|| Error::invalid("spec.triggers", "needs one trigger: the trace stands in for its metric"))?;
+    // A simulated trigger reads the simulated cluster; here the trace stands in for it.
+    if t.trigger_type == "simulated" {
+        let m = scalers::simulated::SimulatedMetadata::parse("spec.triggers[0]", &t.metadata)?;
+        return Ok(MetricSpec { name: t.metric_name(0), target: m.target, activation_target: m.activation_target });
+    }
     Ok(scalers::build(t, 0, &ScalerContext::new(None), "replay")?.metric_spec())
 }
 

@@ -6,6 +6,7 @@ mod actuate;
 mod apply;
 mod catalog;
 mod history;
+mod job_views;
 mod live;
 mod models;
 mod object;
@@ -13,12 +14,15 @@ mod overrides;
 mod schedule;
 mod step;
 mod views;
+mod what_if;
 mod writer;
 
 pub use object::ObjectExtras;
 pub use access::AuditView;
 pub use overrides::ActiveOverride;
 pub use catalog::{ClusterView, TriggerAuthView, WebhookView};
+pub use job_views::JobView;
+pub use what_if::WhatIfEdits;
 pub use live::{Change, LIVE_BUFFER};
 pub use views::{DecisionView, ObjectView, TriggerView};
 pub use history::{HistoryView, MarkerView, SeriesView};
@@ -95,6 +99,8 @@ struct Inner {
     /// Wakes the loop when an object is added with a poll due now.
     wake: tokio::sync::Notify,
     views: RwLock<BTreeMap<i32, ObjectView>>,
+    /// Each ScaledJob's last poll (see `job_views`).
+    jobs: RwLock<BTreeMap<(String, String, String), JobView>>,
     /// The last error syncing each cluster (see `catalog`).
     sync_errors: RwLock<HashMap<String, (chrono::DateTime<Utc>, String)>>,
     /// Announces every change of a view (see `live`).
@@ -172,6 +178,7 @@ impl Engine {
                 views: RwLock::new(views),
                 live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
                 sync_errors: RwLock::new(HashMap::new()),
+                jobs: RwLock::new(BTreeMap::new()),
                 metrics: Metrics::default(),
                 started,
                 clusters: RwLock::new(HashMap::new()),

@@ -9,7 +9,7 @@ mod metrics_api;
 pub mod pool_use;
 mod prometheus;
 pub mod rabbitmq;
-mod simulated;
+pub mod simulated;
 mod webhook;
 
 use async_trait::async_trait;

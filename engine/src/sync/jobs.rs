@@ -62,6 +62,7 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
                         if let Some((_, task)) = loops.remove(&k) {
                             task.abort();
                         }
+                        shared.engine.job_gone(&shared.cluster.name, &k.0, &k.1);
                         let _ = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await;
                     }
                 }
@@ -72,6 +73,7 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
                 if let Some((_, task)) = loops.remove(&k) {
                     task.abort();
                 }
+                shared.engine.job_gone(&shared.cluster.name, &k.0, &k.1);
                 if let Err(e) = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await {
                     tracing::warn!(error = %e, "removing a ScaledJob from SQL failed");
                 }
@@ -90,9 +92,9 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
         }
         let spec_json = crate::inline_secrets::scrubbed_job_spec(&sj.spec);
         let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
-        let owner = match store::tenancy::namespace_tenant(&db, &shared.cluster.name, &k.0).await {
-            Ok(Some(t)) => t.id,
-            _ => tenant_id,
+        let (owner, owner_slug) = match store::tenancy::namespace_tenant(&db, &shared.cluster.name, &k.0).await {
+            Ok(Some(t)) => (t.id, t.slug),
+            _ => (tenant_id, shared.tenant.clone()),
         };
         if let Err(e) = store::upsert_scaled_job(&db, owner, cluster_id, &k.0, &k.1, spec_json, status_json).await {
             tracing::warn!(error = %e, "storing a ScaledJob failed");
@@ -105,7 +107,7 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
         if let Some((_, task)) = loops.remove(&k) {
             task.abort();
         }
-        let task = tokio::spawn(run_scaled_job(shared.clone(), sj.clone()));
+        let task = tokio::spawn(run_scaled_job(shared.clone(), sj.clone(), owner_slug));
         loops.insert(k, (desired, task));
     }
     for (_, (_, task)) in loops {
@@ -114,10 +116,32 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
 }
 
 /// One ScaledJob's loop; its status carries Ready (with the error naming the field) and Active.
-async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
+async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob, tenant: String) {
     let k = (sj.namespace().unwrap_or_default(), sj.name_any());
     let api: Api<ScaledJob> = Api::namespaced(shared.cluster.client().clone(), &k.0);
     let mut last: Option<ScaledJobStatus> = None;
+    let view = |poll: Option<&crate::scaled_job::JobPoll>, paused: bool, error: Option<String>, explanation: String| {
+        let counts = poll.map(|p| p.counts).unwrap_or_default();
+        shared.engine.job_seen(crate::run::JobView {
+            tenant: tenant.clone(),
+            cluster: shared.cluster.name.clone(),
+            namespace: k.0.clone(),
+            name: k.1.clone(),
+            strategy: sj.spec.scaling_strategy.strategy.clone().unwrap_or_else(|| "default".into()),
+            max_replicas: sj.spec.max_replica_count as i64,
+            queue: poll.map_or(0, |p| p.queue),
+            max_scale: poll.map_or(0, |p| p.max_scale),
+            running: counts.running,
+            pending: counts.pending,
+            succeeded: counts.succeeded,
+            failed: counts.failed,
+            created: poll.map_or(0, |p| p.created),
+            paused,
+            explanation,
+            error,
+            at: chrono::Utc::now(),
+        });
+    };
     let write = |status: ScaledJobStatus, last: &mut Option<ScaledJobStatus>| {
         let api = api.clone();
         let changed = last.as_ref() != Some(&status);
@@ -140,6 +164,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
     let pause = match Pause::from_annotations(sj.annotations()) {
         Ok(p) => p,
         Err(e) => {
+            view(None, false, Some(e.to_string()), String::new());
             write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;
             return;
         }
@@ -153,6 +178,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
     let scalers = match built {
         Ok(s) => s,
         Err(e) => {
+            view(None, false, Some(e.to_string()), String::new());
             write(ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", e.to_string())], ..Default::default() }, &mut last).await;
             return;
         }
@@ -169,6 +195,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
         if pause.paused || pause.scale_out {
             let why = if pause.warnings.is_empty() { "paused by annotation".to_string() } else { pause.warnings.join("; ") };
             shared.engine.metrics().paused.get_or_create(&labels).set(1);
+            view(None, true, None, why.clone());
             let status = ScaledJobStatus {
                 last_active_time: last_active.clone(),
                 conditions: vec![Condition::new("Ready", true, "ScaledJobReady", why.clone()), Condition::new("Paused", true, "ScaledJobPaused", why)],
@@ -182,6 +209,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
         shared.engine.metrics().loop_latency.observe(started.elapsed().as_secs_f64());
         let status = match result {
             Ok(poll) => {
+                view(Some(&poll), false, None, poll.explanation.clone());
                 if poll.created > 0 || poll.pruned > 0 {
                     tracing::info!(scaled_job = %k.1, created = poll.created, pruned = poll.pruned, "{}", poll.explanation);
                 }
@@ -209,6 +237,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob) {
                 }
             }
             Err(e) => {
+                view(None, false, Some(e.to_string()), String::new());
                 shared.engine.metrics().actuation_errors.get_or_create(&labels).inc();
                 ScaledJobStatus { last_active_time: last_active.clone(), conditions: vec![Condition::new("Ready", false, "ScaledJobCheckFailed", e.to_string())] }
             }

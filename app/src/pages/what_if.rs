@@ -1,0 +1,73 @@
+//! What-if: an object's own history replayed as it is and with edited parameters, the two
+//! plots side by side with their scores.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::{TenantNav, live::mark_hydrated};
+use crate::charts;
+use crate::history::RANGES;
+use crate::what_if::{WhatIf, replay_chart};
+
+#[component]
+pub fn WhatIfPage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant = Signal::derive(move || params.read().get("tenant").unwrap_or_default());
+    let id = Signal::derive(move || params.read().get("id").unwrap_or_default());
+    let run = ServerAction::<WhatIf>::new();
+    mark_hydrated();
+    view! {
+        {move || view! { <TenantNav tenant=tenant.get() current="overview"/> }}
+        <p class="back"><a href=move || format!("/t/{}/o/{}", tenant.get(), id.get())>"← the object"</a></p>
+        <h1>"What if"</h1>
+        <p>"Replays this object's recorded metric as it is and with the parameters below (empty keeps the object's value)."</p>
+        <ActionForm action=run attr:class="what-if-form">
+            <input type="hidden" name="tenant" prop:value=tenant/>
+            <input type="hidden" name="id" prop:value=id/>
+            <label>"History "
+                <select name="range">
+                    {RANGES.iter().map(|(r, _)| view! { <option value=*r selected=*r == "1h">{format!("last {r}")}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Min replicas " <input type="text" name="min_replicas" size="4"/></label>
+            <label>"Max replicas " <input type="text" name="max_replicas" size="4"/></label>
+            <label>"Target per replica " <input type="text" name="target" size="6"/></label>
+            <label>"Cooldown (s) " <input type="text" name="cooldown_period" size="5"/></label>
+            <label>"Polling (s) " <input type="text" name="polling_interval" size="4"/></label>
+            <button type="submit">"Replay"</button>
+        </ActionForm>
+        {move || run.value().get().map(|r| match r {
+            Ok(w) => view! { <Compare w=w/> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
+    }
+}
+
+#[component]
+fn Compare(w: crate::what_if::WhatIfResult) -> impl IntoView {
+    let figure = |r: &crate::what_if::ReplayRow| {
+        let chart = replay_chart(r);
+        let svg = charts::svg(&chart, (560, 240));
+        let summary = charts::summary(&chart);
+        view! {
+            <figure class="chart" data-chart=chart.id.clone()>
+                <div class="plot" inner_html=svg></div>
+                <figcaption class="chart-summary">{summary}</figcaption>
+            </figure>
+        }
+    };
+    view! {
+        <div class="side-by-side">
+            {figure(&w.as_is)}
+            {figure(&w.edited)}
+        </div>
+        <table class="what-if">
+            <thead><tr><th scope="col">"Replay"</th><th scope="col" class="num">"Under-provisioned min"</th><th scope="col" class="num">"Replica-minutes"</th><th scope="col" class="num">"Actions"</th></tr></thead>
+            <tbody>
+                {[w.as_is, w.edited].into_iter().map(|r| view! {
+                    <tr><td>{r.name}</td><td class="num">{format!("{:.1}", r.under_provisioned_minutes)}</td><td class="num">{format!("{:.0}", r.replica_minutes)}</td><td class="num">{r.actions}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
