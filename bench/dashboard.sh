@@ -6,10 +6,13 @@
 #   bash bench/dashboard.sh            BENCH_CLIENTS=1000 BENCH_SECS=20 BENCH_OBJECTS=100
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${SWELL_BIN:-target/release/swell}
+BIN=${BENCH_BIN:-target/release/swell}
+SITE=${BENCH_SITE:-target/site}
 OBJECTS=${BENCH_OBJECTS:-100}
 SECS=${BENCH_SECS:-20}
 [ -x "$BIN" ] || { echo "no release binary at $BIN: run cargo leptos build --release first" >&2; exit 1; }
+# The websocket client is built first, so compiling it does not compete with the server.
+cargo bench -q -p server --bench live_clients --no-run 2>/dev/null
 command -v wrk >/dev/null || { sudo -n true 2>/dev/null && S=sudo || S=; $S apt-get install -y -qq wrk >/dev/null; }
 dir=$(mktemp -d)
 db="sqlite://$dir/swell.db"
@@ -17,7 +20,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 export SWELL_SECRET_KEY=${SWELL_SECRET_KEY:-$(openssl rand -hex 32)}
 "$BIN" tenant add demo --database-url "$db" >/dev/null
 token=$("$BIN" token create bench --tenant demo --role operator --database-url "$db")
-"$BIN" demo --bind "127.0.0.1:$port" --database-url "$db" --site-root target/site --log warn >"$dir/server.log" 2>&1 &
+"$BIN" demo --playgrounds "$OBJECTS" --bind "127.0.0.1:$port" --database-url "$db" --site-root "$SITE" --log warn >"$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
@@ -29,7 +32,7 @@ for i in $(seq 4 "$OBJECTS"); do
   yaml="kind: ScaledObject
 metadata: {name: bench-$i, namespace: demo}
 spec:
-  scaleTargetRef: {name: playground}
+  scaleTargetRef: {name: playground-$i}
   actuation: direct
   pollingInterval: 1
   maxReplicaCount: 5
@@ -49,5 +52,5 @@ echo "== live stream, ${BENCH_CLIENTS:-1000} websocket clients"
 BENCH_PORT=$port BENCH_TOKEN=$token BENCH_PID=$pid BENCH_OBJECT=$object BENCH_OVERRIDE_PATH=$override \
   cargo bench -q -p server --bench live_clients
 echo "== wasm"
-wasm=target/site/pkg/swell.wasm
+wasm=$SITE/pkg/swell.wasm
 echo "swell.wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9"

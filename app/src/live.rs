@@ -18,8 +18,16 @@ pub enum LiveMessage {
     /// fell behind (it then replaces what it had).
     Snapshot { objects: Vec<ObjectRow> },
     /// Objects whose view changed since the last message (the newest view of each), the
-    /// decisions they recorded, oldest first, and objects that are gone.
-    Update { objects: Vec<ObjectRow>, decisions: Vec<LiveDecision>, removed: Vec<i32> },
+    /// decisions they recorded, oldest first, objects that are gone, and what else changed
+    /// (`jobs`, `sources`, `clusters`: the pages showing it read it again; at most once a
+    /// second).
+    Update {
+        objects: Vec<ObjectRow>,
+        decisions: Vec<LiveDecision>,
+        removed: Vec<i32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        touched: Vec<String>,
+    },
 }
 
 /// A decision recorded by one object, as its decision log shows it.

@@ -1,4 +1,5 @@
-//! What-if: replay an object's own history under edited parameters and compare the plots.
+//! What-if: replay an object's own history, or an uploaded trace, under edited parameters
+//! and compare the plots.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,10 +30,11 @@ fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<Option<T>, Server
     }
 }
 
-/// Replays the object's first metric over `range` as it is and with the edits (empty: kept).
+/// Replays the object's first metric over `range` (or `trace`, a CSV, when it is not empty)
+/// as it is and with the edits (empty: kept).
 #[allow(clippy::too_many_arguments)]
 #[server]
-pub async fn what_if(tenant: String, id: i32, range: String, min_replicas: String, max_replicas: String, target: String, cooldown_period: String, polling_interval: String) -> Result<WhatIfResult, ServerFnError> {
+pub async fn what_if(tenant: String, id: i32, range: String, min_replicas: String, max_replicas: String, target: String, cooldown_period: String, polling_interval: String, trace: String, trace_name: String) -> Result<WhatIfResult, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "what_if").await?;
     let ms = crate::history::range_ms(&range).map_err(ServerFnError::new)?;
@@ -43,9 +45,14 @@ pub async fn what_if(tenant: String, id: i32, range: String, min_replicas: Strin
         cooldown_period: parse("cooldown_period", &cooldown_period)?,
         polling_interval: parse("polling_interval", &polling_interval)?,
     };
-    let to = chrono::Utc::now();
-    let from = to - chrono::Duration::milliseconds(ms);
-    let (a, b, capacity) = ssr::engine()?.what_if(&tenant, id, &edits, from, to).await.map_err(ssr::fail)?;
+    let load = if trace.trim().is_empty() {
+        let to = chrono::Utc::now();
+        engine::WhatIfLoad::History { from: to - chrono::Duration::milliseconds(ms), to }
+    } else {
+        let name = if trace_name.trim().is_empty() { "the uploaded trace".to_string() } else { trace_name };
+        engine::WhatIfLoad::Trace { name, csv: trace }
+    };
+    let (a, b, capacity) = ssr::engine()?.what_if(&tenant, id, &edits, load).await.map_err(ssr::fail)?;
     let row = |o: engine::predict::replay::Outcome| ReplayRow {
         name: o.name,
         under_provisioned_minutes: o.under_provisioned_minutes,

@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { expect, test } from "@playwright/test";
 import { AuditPage, ClustersPage, ObjectPage, OverviewPage, SourcesPage, checkAccessibility, liveOpen, screenshot } from "./pages";
 
@@ -203,4 +205,48 @@ test("what-if replays an object's own history as it is and edited, side by side"
   expect(asked).toBeTruthy();
   await expect(page.locator("table.what-if tbody tr")).toHaveCount(2);
   await checkAccessibility(page);
+
+  // An uploaded trace instead of the history: 120 minutes, 40/s for an hour, then 200/s.
+  const rows = Array.from({ length: 120 }, (_, i) => `${1_700_000_000 + i * 60},${i < 60 ? 40 : 200}`);
+  const csv = ["time,value", ...rows].join("\n");
+  await form.locator("textarea[name=trace]").fill("time,value\n1700000000,lots");
+  await form.locator("button").click();
+  await expect(page.locator("p.error")).toContainText("trace");
+  await form.locator("input.trace-file").setInputFiles({ name: "burst.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await expect(form.locator("textarea[name=trace]")).toHaveValue(/^time,value\n1700000000,40/);
+  await form.locator("button").click();
+  // web-frontend's target is 20 per replica: the trace needs 10 at the end.
+  const needed = charts.nth(1).locator("polyline[data-series=needed]");
+  await expect(needed).toHaveAttribute("data-points", "120", { timeout: 30_000 });
+  await expect(needed).toHaveAttribute("data-last", "10");
+  await expect(charts.nth(1).locator("polyline[data-series=asked]")).toHaveAttribute("data-last", "2");
+  expect(Number(await charts.nth(0).locator("polyline[data-series=asked]").getAttribute("data-last"))).toBeGreaterThan(2);
+});
+
+test("the sources page shows a webhook push as it happens, with no reload", async ({ page }) => {
+  const swell = process.env.SWELL_BIN;
+  const db = process.env.SWELL_E2E_DB;
+  if (!swell || !db) throw new Error("SWELL_BIN and SWELL_E2E_DB are not set: run the browser tests through bash dev.sh test");
+  const name = `e2e-hook-${Date.now()}`;
+  // The CLI prints the source's secret once (it needs SWELL_SECRET_KEY, as the server has).
+  const secret = execFileSync(swell, ["webhook", "add", name, "--tenant", "demo", "--database-url", db], {
+    stdio: ["ignore", "pipe", "pipe"],
+    // Only the key: other SWELL_* variables of the test run would be read as config keys.
+    env: { PATH: process.env.PATH, SWELL_SECRET_KEY: process.env.SWELL_SECRET_KEY },
+  }).toString().trim();
+  const sources = new SourcesPage(page);
+  await sources.open();
+  await liveOpen(page);
+  const row = sources.webhook(name);
+  await expect(row.locator("td.last-push")).toHaveText("never");
+  await page.evaluate(() => { (window as unknown as { marker: number }).marker = 1; });
+  const body = JSON.stringify({ value: 42 });
+  const ts = Math.floor(Date.now() / 1000).toString();
+  const signature = createHmac("sha256", secret).update(`${ts}.${body}`).digest("hex");
+  const res = await page.request.post(`/hooks/demo/${name}`, { data: body, headers: { "Content-Type": "application/json", "X-Swell-Timestamp": ts, "X-Swell-Signature": `sha256=${signature}` } });
+  expect(res.status()).toBe(200);
+  await expect(row.locator("td.value")).toHaveText("42", { timeout: 5_000 });
+  await expect(row.locator("td.last-push")).not.toHaveText("never");
+  // The same page: no navigation happened.
+  expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
 });

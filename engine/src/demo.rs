@@ -92,13 +92,26 @@ fn objects() -> Vec<DemoObject> {
 
 /// The simulated cluster with the demo's deployments and workloads.
 pub fn cluster() -> SimCluster {
+    cluster_with_playgrounds(1)
+}
+
+/// The name of the `n`th deployment left for users' objects (`playground`, `playground-2`, …).
+pub fn playground(n: usize) -> String {
+    if n <= 1 { PLAYGROUND.to_string() } else { format!("{PLAYGROUND}-{n}") }
+}
+
+/// The demo's cluster with `n` playground deployments (at least one), for benchmarks that
+/// make many objects, each needing a deployment of its own.
+pub fn cluster_with_playgrounds(n: usize) -> SimCluster {
     let mut c = SimCluster::new(SPEED);
     for o in objects() {
         c.add_deployment(o.deployment, o.min.max(1), o.startup_delay_secs, o.pod_throughput);
         c.add_workload(o.workload);
     }
     // No object scales it: it is there for objects made in the dashboard or the CLI.
-    c.add_deployment(PLAYGROUND, 1, 5.0, 10.0);
+    for i in 1..=n.max(1) {
+        c.add_deployment(&playground(i), 1, 5.0, 10.0);
+    }
     c
 }
 

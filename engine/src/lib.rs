@@ -47,5 +47,5 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 pub use decide::OverrideInput;
-pub use run::{ActiveOverride, AuditView, Change, ClusterView, JobView, WhatIfEdits, TriggerAuthView, WebhookView, DecisionView, HistoryView, MarkerView, SeriesView, TriggerView, Engine, EngineOptions, ObjectExtras, ObjectView};
+pub use run::{ActiveOverride, AuditView, Change, ClusterView, Topic, Touch, JobView, WhatIfEdits, WhatIfLoad, TriggerAuthView, WebhookView, DecisionView, HistoryView, MarkerView, SeriesView, TriggerView, Engine, EngineOptions, ObjectExtras, ObjectView};
 pub use sea_orm::DatabaseConnection;

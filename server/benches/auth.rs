@@ -12,6 +12,10 @@
 #[path = "../src/auth/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod auth;
+// The live streams' hub lives in `Auth`.
+#[path = "../src/live.rs"]
+#[allow(dead_code)]
+mod live;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -51,7 +51,14 @@ enum Command {
     /// Run the web server and the scaling engine.
     Serve,
     /// Run with a simulated cluster replaying recorded traffic and three demo ScaledObjects.
-    Demo,
+    ///
+    /// Example: `swell demo --bind 127.0.0.1:3000`
+    Demo {
+        /// Empty deployments left for objects you make (`playground`, `playground-2`, …);
+        /// the dashboard benchmark makes 100 objects and asks for 100.
+        #[arg(long, default_value_t = 1)]
+        playgrounds: usize,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Register or list the Kubernetes clusters Swell scales workloads on.
@@ -248,9 +255,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         Err(e) => return Ok(Err(Startup(e))),
     };
     let mut opts = EngineOptions { retention: chrono::Duration::days(config.retention_days as i64), sealer: sealer.clone(), ..Default::default() };
-    if let Command::Demo = command {
+    if let Command::Demo { playgrounds } = &command {
         engine::demo::seed(&db).await.context("while seeding the demo")?;
-        opts.sim = Some(Arc::new(Mutex::new(engine::demo::cluster())));
+        opts.sim = Some(Arc::new(Mutex::new(engine::demo::cluster_with_playgrounds(*playgrounds))));
     }
     let engine = Engine::new(db, opts).await.context("while loading scaled objects")?;
 
@@ -289,8 +296,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
             Err(msg) => return Ok(Err(Startup(msg))),
         }
     }
-    let local_sign_in = matches!(command, Command::Demo) && listener.local_addr()?.ip().is_loopback();
-    if matches!(command, Command::Demo) && !local_sign_in {
+    let local_sign_in = matches!(command, Command::Demo { .. }) && listener.local_addr()?.ip().is_loopback();
+    if matches!(command, Command::Demo { .. }) && !local_sign_in {
         tracing::warn!(address = %config.bind, "the demo's local sign-in is off: Swell is not bound to loopback");
     }
     let settings = auth::Settings {

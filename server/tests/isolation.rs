@@ -34,7 +34,7 @@ fn server_fn_body(path: &str, id: i32) -> Option<String> {
         "load_sources" => "tenant=demo".to_string(),
         "load_models" => "tenant=demo".to_string(),
         "load_jobs" => "tenant=demo".to_string(),
-        "what_if" => format!("tenant=demo&id={id}&range=1h&min_replicas=&max_replicas=9&target=&cooldown_period=&polling_interval="),
+        "what_if" => format!("tenant=demo&id={id}&range=1h&min_replicas=&max_replicas=9&target=&cooldown_period=&polling_interval=&trace=&trace_name="),
         // catalog-api is not predictive: authorized, then refused naming the field.
         "retrain_model" => format!("tenant=demo&id={id}"),
         "rollback_model" => format!("tenant=demo&id={id}&version=1"),

@@ -3,15 +3,16 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::{TenantNav, live::mark_hydrated};
+use super::{TenantNav, live::use_live};
 use crate::catalog::load_clusters;
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
     let params = use_params_map();
     let tenant = move || params.read().get("tenant").unwrap_or_default();
-    let data = Resource::new(tenant, load_clusters);
-    mark_hydrated();
+    // Read again whenever the live stream says clusters changed.
+    let live = use_live(Signal::derive(tenant));
+    let data = Resource::new(move || (tenant(), live.touches("clusters")), |(t, _)| load_clusters(t));
     let yes = |b: bool| if b { "yes" } else { "no" };
     view! {
         {move || view! { <TenantNav tenant=tenant() current="clusters"/> }}

@@ -4,15 +4,16 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::{TenantNav, live::mark_hydrated};
+use super::{TenantNav, live::use_live};
 use crate::catalog::{load_jobs, strategy_text};
 
 #[component]
 pub fn JobsPage() -> impl IntoView {
     let params = use_params_map();
     let tenant = move || params.read().get("tenant").unwrap_or_default();
-    let data = Resource::new(tenant, load_jobs);
-    mark_hydrated();
+    // Read again whenever the live stream says jobs changed.
+    let live = use_live(Signal::derive(tenant));
+    let data = Resource::new(move || (tenant(), live.touches("jobs")), |(t, _)| load_jobs(t));
     view! {
         {move || view! { <TenantNav tenant=tenant() current="jobs"/> }}
         <h1>"Scaled jobs"</h1>

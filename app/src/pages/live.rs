@@ -36,7 +36,13 @@ pub struct Live {
     pub readings: RwSignal<BTreeMap<i32, Vec<Reading>>>,
     /// `connecting`, `open` or `reconnecting` (also on `<body data-live>` for tests).
     pub status: RwSignal<&'static str>,
+    /// How often each of `jobs`, `sources`, `clusters` and `models` changed since the page
+    /// opened: the pages showing one read it again when its count moves.
+    pub touched: RwSignal<BTreeMap<String, u32>>,
 }
+
+/// What [`Live::touched`] counts.
+pub const TOPICS: [&str; 4] = ["jobs", "sources", "clusters", "models"];
 
 impl Live {
     fn new() -> Self {
@@ -45,7 +51,13 @@ impl Live {
             decisions: RwSignal::new(Vec::new()),
             readings: RwSignal::new(BTreeMap::new()),
             status: RwSignal::new("connecting"),
+            touched: RwSignal::new(BTreeMap::new()),
         }
+    }
+
+    /// How often `topic` changed since the page opened (a key for a page's resource).
+    pub fn touches(&self, topic: &str) -> u32 {
+        self.touched.with(|t| t.get(topic).copied().unwrap_or(0))
     }
 
     /// The newest row of `id`, if the stream has one.
@@ -55,10 +67,26 @@ impl Live {
 
     #[cfg(feature = "hydrate")]
     fn apply(&self, msg: LiveMessage) {
-        let (objects, decisions, removed, replace) = match msg {
-            LiveMessage::Snapshot { objects } => (objects, Vec::new(), Vec::new(), true),
-            LiveMessage::Update { objects, decisions, removed } => (objects, decisions, removed, false),
+        let (objects, decisions, removed, replace, mut touched) = match msg {
+            LiveMessage::Snapshot { objects } => (objects, Vec::new(), Vec::new(), true, Vec::new()),
+            LiveMessage::Update { objects, decisions, removed, touched } => (objects, decisions, removed, false, touched),
         };
+        self.rows.with_untracked(|rows| {
+            let Some(rows) = rows else { return };
+            if replace {
+                // A snapshot after a reconnect: anything may have changed meanwhile.
+                touched = TOPICS.map(String::from).to_vec();
+            } else if objects.iter().any(|o| rows.get(&o.id).is_some_and(|old| old.model_status != o.model_status)) {
+                touched.push("models".into());
+            }
+        });
+        if !touched.is_empty() {
+            self.touched.update(|t| {
+                for topic in touched {
+                    *t.entry(topic).or_default() += 1;
+                }
+            });
+        }
         self.readings.update(|all| {
             for o in &objects {
                 let Some(at_ms) = o.polled_at_ms else { continue };

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::{TenantNav, live::mark_hydrated};
+use super::{TenantNav, live::use_live};
 use crate::charts;
 use crate::models::{ObjectModels, RetrainModel, RollbackModel, load_models, scores_chart};
 
@@ -14,8 +14,9 @@ pub fn ModelsPage() -> impl IntoView {
     let tenant = Signal::derive(move || params.read().get("tenant").unwrap_or_default());
     let retrain = ServerAction::<RetrainModel>::new();
     let rollback = ServerAction::<RollbackModel>::new();
-    let data = Resource::new(move || (tenant.get(), retrain.version().get(), rollback.version().get()), |(t, ..)| load_models(t));
-    mark_hydrated();
+    // Read again after a retrain or rollback here, and when the stream says a model changed.
+    let live = use_live(tenant);
+    let data = Resource::new(move || (tenant.get(), retrain.version().get(), rollback.version().get(), live.touches("models")), |(t, ..)| load_models(t));
     let error = move || {
         [retrain.value().get(), rollback.value().get()].into_iter().flatten().find_map(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
     };

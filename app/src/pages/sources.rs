@@ -4,15 +4,16 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::{TenantNav, live::mark_hydrated};
+use super::{TenantNav, live::use_live};
 use crate::catalog::load_sources;
 
 #[component]
 pub fn SourcesPage() -> impl IntoView {
     let params = use_params_map();
     let tenant = move || params.read().get("tenant").unwrap_or_default();
-    let data = Resource::new(tenant, load_sources);
-    mark_hydrated();
+    // Read again whenever the live stream says sources changed.
+    let live = use_live(Signal::derive(tenant));
+    let data = Resource::new(move || (tenant(), live.touches("sources")), |(t, _)| load_sources(t));
     view! {
         {move || view! { <TenantNav tenant=tenant() current="sources"/> }}
         <h1>"Event sources"</h1>

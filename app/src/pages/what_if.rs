@@ -1,5 +1,5 @@
-//! What-if: an object's own history replayed as it is and with edited parameters, the two
-//! plots side by side with their scores.
+//! What-if: an object's own history (or a trace the user uploads) replayed as it is and with
+//! edited parameters, the two plots side by side with their scores.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -15,12 +15,14 @@ pub fn WhatIfPage() -> impl IntoView {
     let tenant = Signal::derive(move || params.read().get("tenant").unwrap_or_default());
     let id = Signal::derive(move || params.read().get("id").unwrap_or_default());
     let run = ServerAction::<WhatIf>::new();
+    let trace = RwSignal::new(String::new());
+    let trace_name = RwSignal::new(String::new());
     mark_hydrated();
     view! {
         {move || view! { <TenantNav tenant=tenant.get() current="overview"/> }}
         <p class="back"><a href=move || format!("/t/{}/o/{}", tenant.get(), id.get())>"← the object"</a></p>
         <h1>"What if"</h1>
-        <p>"Replays this object's recorded metric as it is and with the parameters below (empty keeps the object's value)."</p>
+        <p>"Replays this object's recorded metric, or a trace of your own, as it is and with the parameters below (empty keeps the object's value)."</p>
         <ActionForm action=run attr:class="what-if-form">
             <input type="hidden" name="tenant" prop:value=tenant/>
             <input type="hidden" name="id" prop:value=id/>
@@ -34,6 +36,14 @@ pub fn WhatIfPage() -> impl IntoView {
             <label>"Target per replica " <input type="text" name="target" size="6"/></label>
             <label>"Cooldown (s) " <input type="text" name="cooldown_period" size="5"/></label>
             <label>"Polling (s) " <input type="text" name="polling_interval" size="4"/></label>
+            <fieldset class="trace-upload">
+                <legend>"Or replay a trace of your own"</legend>
+                <label>"CSV file " <input type="file" class="trace-file" accept=".csv,text/csv" on:change=move |ev| read_file(ev, trace, trace_name)/></label>
+                <label>"CSV text: a header, a time column (RFC 3339 or unix seconds) and a value column; empty replays the history chosen above"
+                    <textarea name="trace" rows="4" cols="60" prop:value=trace on:input=move |ev| trace.set(event_target_value(&ev))></textarea>
+                </label>
+                <input type="hidden" name="trace_name" prop:value=trace_name/>
+            </fieldset>
             <button type="submit">"Replay"</button>
         </ActionForm>
         {move || run.value().get().map(|r| match r {
@@ -71,3 +81,27 @@ fn Compare(w: crate::what_if::WhatIfResult) -> impl IntoView {
         </table>
     }
 }
+
+/// Reads the chosen file into the form's CSV text (the browser does it; without JavaScript
+/// the text is pasted).
+#[cfg(feature = "hydrate")]
+fn read_file(ev: leptos::ev::Event, trace: RwSignal<String>, name: RwSignal<String>) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
+    name.set(file.name());
+    let Ok(reader) = web_sys::FileReader::new() else { return };
+    let done = reader.clone();
+    let onload = Closure::<dyn FnMut()>::new(move || {
+        if let Some(text) = done.result().ok().and_then(|v| v.as_string()) {
+            trace.set(text);
+        }
+    });
+    reader.set_onload(Some(onload.as_ref().unchecked_ref()));
+    // Leaked on purpose: one small closure per file the user picks.
+    onload.forget();
+    let _ = reader.read_as_text(&file);
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn read_file(_: leptos::ev::Event, _: RwSignal<String>, _: RwSignal<String>) {}

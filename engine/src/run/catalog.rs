@@ -110,14 +110,20 @@ impl Engine {
 
     /// Notes (or, with `None`, clears) the last error syncing `cluster`, for the clusters page.
     pub fn sync_error(&self, cluster: &str, error: Option<String>) {
-        let mut errors = self.inner.sync_errors.write().expect("sync errors lock");
-        match error {
-            Some(e) => {
-                errors.insert(cluster.to_string(), (Utc::now(), crate::redact::redact(&e)));
+        let changed = {
+            let mut errors = self.inner.sync_errors.write().expect("sync errors lock");
+            match error {
+                Some(e) => {
+                    let e = crate::redact::redact(&e);
+                    let same = errors.get(cluster).is_some_and(|(_, old)| *old == e);
+                    errors.insert(cluster.to_string(), (Utc::now(), e));
+                    !same
+                }
+                None => errors.remove(cluster).is_some(),
             }
-            None => {
-                errors.remove(cluster);
-            }
+        };
+        if changed {
+            self.touched(None, super::Topic::Clusters);
         }
     }
 }

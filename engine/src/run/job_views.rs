@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Engine;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobView {
     pub tenant: String,
     pub cluster: String,
@@ -35,12 +35,20 @@ impl Engine {
     /// Records a ScaledJob's newest poll.
     pub fn job_seen(&self, view: JobView) {
         let key: Key = (view.cluster.clone(), view.namespace.clone(), view.name.clone());
-        self.inner.jobs.write().expect("jobs lock").insert(key, view);
+        let tenant = view.tenant.clone();
+        let old = self.inner.jobs.write().expect("jobs lock").insert(key, view.clone());
+        // A poll that saw the same as the last one is not news.
+        if old.is_none_or(|o| JobView { at: view.at, ..o } != view) {
+            self.touched(Some(&tenant), super::Topic::Jobs);
+        }
     }
 
     /// Forgets a deleted ScaledJob.
     pub fn job_gone(&self, cluster: &str, namespace: &str, name: &str) {
-        self.inner.jobs.write().expect("jobs lock").remove(&(cluster.to_string(), namespace.to_string(), name.to_string()));
+        let gone = self.inner.jobs.write().expect("jobs lock").remove(&(cluster.to_string(), namespace.to_string(), name.to_string()));
+        if let Some(j) = gone {
+            self.touched(Some(&j.tenant), super::Topic::Jobs);
+        }
     }
 
     /// The tenant's ScaledJobs as of their last polls, by cluster, namespace and name.

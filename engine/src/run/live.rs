@@ -20,7 +20,45 @@ pub struct Change {
     pub removed: bool,
 }
 
+/// What changed, besides objects: the pages showing it read it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Topic {
+    /// A ScaledJob's poll (running, pending, …) or a ScaledJob gone.
+    Jobs,
+    /// A webhook push, or a source added or removed.
+    Sources,
+    /// A cluster's sync error noted or cleared.
+    Clusters,
+}
+
+impl Topic {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Topic::Jobs => "jobs",
+            Topic::Sources => "sources",
+            Topic::Clusters => "clusters",
+        }
+    }
+}
+
+/// `topic` changed for `tenant` (`None`: for every tenant, as a cluster's state is).
+#[derive(Clone, Debug)]
+pub struct Touch {
+    pub tenant: Option<String>,
+    pub topic: Topic,
+}
+
 impl Engine {
+    /// Every touch from now on (same lag rule as [`Engine::subscribe`]).
+    pub fn subscribe_touches(&self) -> broadcast::Receiver<Touch> {
+        self.inner.touches.subscribe()
+    }
+
+    /// Announces that `topic` changed for `tenant` (or for all).
+    pub(crate) fn touched(&self, tenant: Option<&str>, topic: Topic) {
+        let _ = self.inner.touches.send(Touch { tenant: tenant.map(str::to_string), topic });
+    }
+
     /// Every change from now on. A receiver that falls more than [`LIVE_BUFFER`] changes
     /// behind gets `RecvError::Lagged` and should read the views afresh.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

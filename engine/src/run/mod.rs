@@ -22,8 +22,8 @@ pub use access::AuditView;
 pub use overrides::ActiveOverride;
 pub use catalog::{ClusterView, TriggerAuthView, WebhookView};
 pub use job_views::JobView;
-pub use what_if::WhatIfEdits;
-pub use live::{Change, LIVE_BUFFER};
+pub use what_if::{WhatIfEdits, WhatIfLoad};
+pub use live::{Change, LIVE_BUFFER, Topic, Touch};
 pub use views::{DecisionView, ObjectView, TriggerView};
 pub use history::{HistoryView, MarkerView, SeriesView};
 
@@ -105,6 +105,8 @@ struct Inner {
     sync_errors: RwLock<HashMap<String, (chrono::DateTime<Utc>, String)>>,
     /// Announces every change of a view (see `live`).
     live: tokio::sync::broadcast::Sender<Change>,
+    /// Announces changes of jobs, sources and clusters (see `live`).
+    touches: tokio::sync::broadcast::Sender<Touch>,
     metrics: Metrics,
     started: Instant,
     /// Real clusters by name (the simulated one comes from the options).
@@ -177,6 +179,7 @@ impl Engine {
                 wake: tokio::sync::Notify::new(),
                 views: RwLock::new(views),
                 live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+                touches: tokio::sync::broadcast::channel(256).0,
                 sync_errors: RwLock::new(HashMap::new()),
                 jobs: RwLock::new(BTreeMap::new()),
                 metrics: Metrics::default(),
@@ -216,7 +219,9 @@ impl Engine {
                 }
             });
         }
-        self.inner.ctx.push.push(tenant, source, update)
+        let value = self.inner.ctx.push.push(tenant, source, update);
+        self.touched(Some(tenant), Topic::Sources);
+        value
     }
 
     /// Whether this instance serves but does not lead: it has real clusters and holds none of

@@ -41,6 +41,8 @@ pub struct Auth {
     pub session_ttl: time::Duration,
     /// Live tokens by hash, for [`RECHECK`].
     tokens: moka::sync::Cache<String, engine::store::tenancy::TokenGrant>,
+    /// The live streams' fan-out, one task per watched tenant (see `crate::live`).
+    pub hub: crate::live::Hub,
 }
 
 pub struct Settings {
@@ -61,6 +63,7 @@ impl Auth {
             cookie_secure: s.cookie_secure,
             session_ttl: s.session_ttl,
             tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(RECHECK).build(),
+            hub: crate::live::Hub::default(),
         })
     }
 
