@@ -252,16 +252,25 @@ pub fn sparkline(points: &[(i64, f64)], size: (u32, u32)) -> String {
     };
     let span = (last.0 - first.0).max(1) as f64;
     let top = points.iter().map(|p| p.1).fold(1.0f64, f64::max);
-    let coords: Vec<String> =
-        points.iter().map(|(t, v)| format!("{:.1},{:.1}", (*t - first.0) as f64 / span * (w - 2.0) + 1.0, h - 1.0 - v / top * (h - 2.0))).collect();
-    format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" aria-hidden="true"><polyline data-series="spark" data-points="{}" fill="none" stroke="{}" stroke-width="1.5" points="{}"/></svg>"#,
+    // Whole pixels (a sparkline is 120 px wide): integers format far faster than `{:.1}`,
+    // which matters with a hundred rows of sixty points on one page.
+    use std::fmt::Write;
+    let mut out = String::with_capacity(200 + points.len() * 8);
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" aria-hidden="true"><polyline data-series="spark" data-points="{}" fill="none" stroke="{}" stroke-width="1.5" points=""#,
         size.0,
         size.1,
         points.len(),
-        hex(BLUE),
-        coords.join(" ")
-    )
+        hex(BLUE)
+    );
+    for (i, (t, v)) in points.iter().enumerate() {
+        let x = ((*t - first.0) as f64 / span * (w - 2.0) + 1.0).round() as i64;
+        let y = (h - 1.0 - v / top * (h - 2.0)).round() as i64;
+        let _ = write!(out, "{}{x},{y}", if i == 0 { "" } else { " " });
+    }
+    out.push_str(r#""/></svg>"#);
+    out
 }
 
 #[cfg(test)]

@@ -30,18 +30,26 @@ export class ProviderLogin {
   }
 }
 
+/**
+ * Goes to `path`, signing in as Alice when a fresh browser context is sent to Keycloak
+ * first, and waits for hydration.
+ */
+export async function openPage(page: Page, path: string) {
+  await page.goto(path);
+  if (page.url().startsWith(process.env.SWELL_E2E_KEYCLOAK ?? "\u0000")) {
+    await signInToDemo(page);
+    await page.waitForURL(/\/t\/demo/);
+  }
+  // Hydration sets this attribute from the client side only.
+  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+}
+
 /** The overview page: one row per ScaledObject. */
 export class OverviewPage {
   constructor(readonly page: Page) {}
 
   async open(path = "/") {
-    await this.page.goto(path);
-    if (this.page.url().startsWith(process.env.SWELL_E2E_KEYCLOAK ?? "\u0000")) {
-      await signInToDemo(this.page);
-      await this.page.waitForURL(/\/t\/demo/);
-    }
-    // Hydration sets this attribute from the client side only.
-    await expect(this.page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+    await openPage(this.page, path);
   }
 
   row(name: string): Locator {
@@ -124,8 +132,7 @@ export class SourcesPage {
   constructor(readonly page: Page) {}
 
   async open(tenant = "demo") {
-    await this.page.goto(`/t/${tenant}/sources`);
-    await expect(this.page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+    await openPage(this.page, `/t/${tenant}/sources`);
   }
 
   webhook(name: string): Locator {
@@ -138,8 +145,7 @@ export class ClustersPage {
   constructor(readonly page: Page) {}
 
   async open(tenant = "demo") {
-    await this.page.goto(`/t/${tenant}/clusters`);
-    await expect(this.page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+    await openPage(this.page, `/t/${tenant}/clusters`);
   }
 
   cluster(name: string): Locator {
@@ -152,8 +158,7 @@ export class AuditPage {
   constructor(readonly page: Page) {}
 
   async open(tenant = "demo", action = "") {
-    await this.page.goto(`/t/${tenant}/audit${action ? `?action=${action}` : ""}`);
-    await expect(this.page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+    await openPage(this.page, `/t/${tenant}/audit${action ? `?action=${action}` : ""}`);
   }
 
   rows(): Locator {
