@@ -63,6 +63,16 @@ pub struct Overview {
 /// Readings a sparkline shows (what the engine keeps per object).
 pub const SPARK_POINTS: usize = 60;
 
+/// `v` to 4 significant digits: what a 28-pixel sparkline can show, and a third of the
+/// page weight its readings cost at full precision.
+pub fn spark_value(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
 /// Who a request comes from, as the server's authentication layer found it.
 #[cfg(feature = "ssr")]
 #[derive(Clone, Debug, Default)]
@@ -218,7 +228,7 @@ pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnE
     let tenant = ssr::tenant_or_own(tenant);
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_overview").await?;
     let views = ssr::engine()?.overview(&tenant);
-    let sparks = views.iter().map(|v| (v.id, v.spark.iter().copied().collect())).collect();
+    let sparks = views.iter().map(|v| (v.id, v.spark.iter().map(|&(at, x)| (at, spark_value(x))).collect())).collect();
     let objects = views.into_iter().map(ObjectRow::from).collect();
     Ok(Overview { tenants: vec![tenant.clone()], tenant, objects, sparks })
 }
@@ -328,4 +338,18 @@ pub async fn load_audit(tenant: String, action: Option<String>) -> Result<Vec<Au
         .into_iter()
         .map(|e| AuditRow { at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(), actor: e.actor, action: e.action, target: e.target, reason: e.reason })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spark_values_keep_four_significant_digits() {
+        use super::spark_value;
+        assert_eq!(spark_value(63.95310958400023), 63.95);
+        assert_eq!(spark_value(0.0012345), 0.001235);
+        assert_eq!(spark_value(-123456.7), -123500.0);
+        assert_eq!(spark_value(0.0), 0.0);
+        assert!(spark_value(f64::NAN).is_nan());
+        assert_eq!(serde_json::to_string(&spark_value(29.008696010517177)).unwrap(), "29.01");
+    }
 }

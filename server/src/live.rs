@@ -1,7 +1,8 @@
 //! `GET /live/{tenant}`: the dashboard's (and `swell watch`'s) websocket. It sends the
 //! tenant's objects, then every change as it happens. One fan-out task per watched tenant
 //! (the [`Hub`]) hears the engine announce which object changed, reads the newest views,
-//! coalesces a burst into one message and serializes it once for all of the tenant's
+//! coalesces a burst into one update (in parts of at most `app::live::PART` objects, so no
+//! client's send buffer grows to a whole tenant) and serializes it once for all of the tenant's
 //! clients. A client that cannot keep up is sent a fresh snapshot (it lagged) or dropped (a
 //! send stalled); nothing buffers without bound.
 
@@ -114,9 +115,10 @@ fn rows(engine: &Engine, tenant: &str, ids: &BTreeSet<i32>) -> (Vec<ObjectRow>, 
     (found, gone)
 }
 
-fn snapshot(engine: &Engine, tenant: &str) -> Utf8Bytes {
+/// The tenant's objects as of now, as messages in parts.
+fn snapshot(engine: &Engine, tenant: &str) -> Vec<Utf8Bytes> {
     let objects = engine.overview(tenant).into_iter().map(ObjectRow::from).collect();
-    LiveMessage::Snapshot { objects }.to_json().into()
+    LiveMessage::snapshot(objects).iter().map(|m| m.to_json().into()).collect()
 }
 
 async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), String> {
@@ -129,7 +131,9 @@ async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), String> {
 async fn serve(auth: &Auth, tenant: &str, headers: &HeaderMap, mut socket: WebSocket) -> Result<(), String> {
     let engine = &auth.engine;
     let mut frames = auth.hub.join(engine, tenant);
-    send(&mut socket, Message::Text(snapshot(engine, tenant))).await?;
+    for part in snapshot(engine, tenant) {
+        send(&mut socket, Message::Text(part)).await?;
+    }
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     loop {
@@ -137,7 +141,11 @@ async fn serve(auth: &Auth, tenant: &str, headers: &HeaderMap, mut socket: WebSo
             frame = frames.recv() => match frame {
                 Ok(f) => send(&mut socket, Message::Text(f)).await?,
                 // Fell behind the others: everything afresh instead of what was missed.
-                Err(RecvError::Lagged(_)) => send(&mut socket, Message::Text(snapshot(engine, tenant))).await?,
+                Err(RecvError::Lagged(_)) => {
+                    for part in snapshot(engine, tenant) {
+                        send(&mut socket, Message::Text(part)).await?;
+                    }
+                }
                 Err(RecvError::Closed) => return Ok(()),
             },
             _ = keepalive.tick() => {
@@ -193,7 +201,9 @@ async fn fan_out(hub: Hub, engine: Engine, tenant: String, tx: broadcast::Sender
                     // Fell behind the engine: everyone gets everything afresh.
                     dirty.clear();
                     decisions.clear();
-                    let _ = tx.send(snapshot(&engine, &tenant));
+                    for part in snapshot(&engine, &tenant) {
+                        let _ = tx.send(part);
+                    }
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -224,9 +234,10 @@ async fn fan_out(hub: Hub, engine: Engine, tenant: String, tx: broadcast::Sender
                 }
                 if !(dirty.is_empty() && decisions.is_empty() && touched.is_empty()) {
                     let (objects, removed) = rows(&engine, &tenant, &std::mem::take(&mut dirty));
-                    let msg = LiveMessage::Update { objects, decisions: std::mem::take(&mut decisions), removed, touched };
-                    if tx.send(msg.to_json().into()).is_err() && hub.leave_if_idle(&tenant, &tx) {
-                        return;
+                    for msg in LiveMessage::update(objects, std::mem::take(&mut decisions), removed, touched) {
+                        if tx.send(msg.to_json().into()).is_err() && hub.leave_if_idle(&tenant, &tx) {
+                            return;
+                        }
                     }
                 }
             }

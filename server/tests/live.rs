@@ -71,7 +71,7 @@ async fn the_stream_pushes_changes_to_its_tenant_only_and_stops_for_a_revoked_to
 
     // A snapshot of demo's three objects, then updates, all of demo.
     let mut watcher = open(port, "demo", &[("Authorization", &bearer(&viewer))]).await.expect("a viewer may watch");
-    let Some(LiveMessage::Snapshot { objects }) = next(&mut watcher, Duration::from_secs(5)).await else { panic!("no snapshot first") };
+    let Some(LiveMessage::Snapshot { objects, part: 0, more: false }) = next(&mut watcher, Duration::from_secs(5)).await else { panic!("no whole snapshot first (three objects are one part)") };
     let mut names: Vec<_> = objects.iter().map(|o| o.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["catalog-api", "orders-worker", "web-frontend"]);

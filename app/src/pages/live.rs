@@ -39,6 +39,8 @@ pub struct Live {
     /// How often each of `jobs`, `sources`, `clusters` and `models` changed since the page
     /// opened: the pages showing one read it again when its count moves.
     pub touched: RwSignal<BTreeMap<String, u32>>,
+    /// The parts of a snapshot received so far (it is applied when its last part arrives).
+    partial: StoredValue<Vec<ObjectRow>>,
 }
 
 /// What [`Live::touched`] counts.
@@ -52,6 +54,7 @@ impl Live {
             readings: RwSignal::new(BTreeMap::new()),
             status: RwSignal::new("connecting"),
             touched: RwSignal::new(BTreeMap::new()),
+            partial: StoredValue::new(Vec::new()),
         }
     }
 
@@ -68,7 +71,18 @@ impl Live {
     #[cfg(feature = "hydrate")]
     fn apply(&self, msg: LiveMessage) {
         let (objects, decisions, removed, replace, mut touched) = match msg {
-            LiveMessage::Snapshot { objects } => (objects, Vec::new(), Vec::new(), true, Vec::new()),
+            LiveMessage::Snapshot { objects, part, more } => {
+                self.partial.update_value(|p| {
+                    if part == 0 {
+                        p.clear();
+                    }
+                    p.extend(objects);
+                });
+                if more {
+                    return;
+                }
+                (self.partial.try_update_value(std::mem::take).unwrap_or_default(), Vec::new(), Vec::new(), true, Vec::new())
+            }
             LiveMessage::Update { objects, decisions, removed, touched } => (objects, decisions, removed, false, touched),
         };
         self.rows.with_untracked(|rows| {

@@ -41,6 +41,9 @@ pub struct Auth {
     pub session_ttl: time::Duration,
     /// Live tokens by hash, for [`RECHECK`].
     tokens: moka::sync::Cache<String, engine::store::tenancy::TokenGrant>,
+    /// A gate per token being read from SQL: callers arriving together wait for the first
+    /// one's answer instead of each reading (a burst after [`RECHECK`] is one read).
+    loading: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The live streams' fan-out, one task per watched tenant (see `crate::live`).
     pub hub: crate::live::Hub,
 }
@@ -63,6 +66,7 @@ impl Auth {
             cookie_secure: s.cookie_secure,
             session_ttl: s.session_ttl,
             tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(RECHECK).build(),
+            loading: Default::default(),
             hub: crate::live::Hub::default(),
         })
     }
@@ -76,19 +80,33 @@ impl Auth {
     async fn token(&self, token: &str) -> engine::Result<Result<Principal, &'static str>> {
         let now = chrono::Utc::now();
         let key = engine::access::token_hash(token);
-        if let Some((p, expires)) = self.tokens.get(&key) {
-            if expires.is_none_or(|e| e > now) {
-                return Ok(Ok(p));
-            }
-            self.tokens.invalidate(&key);
+        if let Some(p) = self.cached_token(&key, now) {
+            return Ok(Ok(p));
         }
-        Ok(match engine::store::tenancy::token_principal(self.engine.db(), token, now).await? {
+        let gate = self.loading.lock().expect("token gate lock").entry(key.clone()).or_default().clone();
+        let _turn = gate.lock().await;
+        if let Some(p) = self.cached_token(&key, now) {
+            return Ok(Ok(p));
+        }
+        let read = engine::store::tenancy::token_principal(self.engine.db(), token, now).await;
+        self.loading.lock().expect("token gate lock").remove(&key);
+        Ok(match read? {
             Ok(grant) => {
                 self.tokens.insert(key, grant.clone());
                 Ok(grant.0)
             }
             Err(reason) => Err(reason),
         })
+    }
+
+    /// The token's principal if it was checked in the last [`RECHECK`] and has not expired.
+    fn cached_token(&self, key: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Principal> {
+        let (p, expires) = self.tokens.get(key)?;
+        if expires.is_none_or(|e| e > now) {
+            return Some(p);
+        }
+        self.tokens.invalidate(key);
+        None
     }
 }
 
