@@ -128,12 +128,17 @@ async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), String> {
     }
 }
 
+async fn send_snapshot(socket: &mut WebSocket, engine: &Engine, tenant: &str) -> Result<(), String> {
+    for part in snapshot(engine, tenant) {
+        send(socket, Message::Text(part)).await?;
+    }
+    Ok(())
+}
+
 async fn serve(auth: &Auth, tenant: &str, headers: &HeaderMap, mut socket: WebSocket) -> Result<(), String> {
     let engine = &auth.engine;
     let mut frames = auth.hub.join(engine, tenant);
-    for part in snapshot(engine, tenant) {
-        send(&mut socket, Message::Text(part)).await?;
-    }
+    send_snapshot(&mut socket, engine, tenant).await?;
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     loop {
@@ -141,11 +146,7 @@ async fn serve(auth: &Auth, tenant: &str, headers: &HeaderMap, mut socket: WebSo
             frame = frames.recv() => match frame {
                 Ok(f) => send(&mut socket, Message::Text(f)).await?,
                 // Fell behind the others: everything afresh instead of what was missed.
-                Err(RecvError::Lagged(_)) => {
-                    for part in snapshot(engine, tenant) {
-                        send(&mut socket, Message::Text(part)).await?;
-                    }
-                }
+                Err(RecvError::Lagged(_)) => send_snapshot(&mut socket, engine, tenant).await?,
                 Err(RecvError::Closed) => return Ok(()),
             },
             _ = keepalive.tick() => {

@@ -8,6 +8,7 @@ mod hooks;
 mod live;
 mod metrics_api;
 mod metrics_auth;
+mod page_cache;
 mod replay_cli;
 mod replay_plot;
 mod tenancy_cli;

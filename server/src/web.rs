@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state((crate::page_cache::PageCache::default(), state.engine.clone()), crate::page_cache::serve))
         .layer(axum::middleware::from_fn_with_state(auth.clone(), auth::guard_pages))
         .layer(axum::middleware::from_fn_with_state(auth.clone(), auth::identify))
         .layer(crate::auth::session_layer(state.engine.db().clone(), state.auth.session_ttl))

@@ -1,6 +1,8 @@
 //! Live changes: every change to an object's view is announced on a broadcast channel, so
 //! the dashboard's websocket and `swell watch` push it instead of polling.
 
+use std::sync::atomic::Ordering;
+
 use tokio::sync::broadcast;
 
 use super::{DecisionView, Engine};
@@ -56,7 +58,14 @@ impl Engine {
 
     /// Announces that `topic` changed for `tenant` (or for all).
     pub(crate) fn touched(&self, tenant: Option<&str>, topic: Topic) {
+        self.inner.generation.fetch_add(1, Ordering::Release);
         let _ = self.inner.touches.send(Touch { tenant: tenant.map(str::to_string), topic });
+    }
+
+    /// How many changes have been announced so far: a page made when this was `n` still
+    /// shows every view as it is while it reads `n` (any change, in any tenant, bumps it).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// Every change from now on. A receiver that falls more than [`LIVE_BUFFER`] changes
@@ -67,6 +76,7 @@ impl Engine {
 
     /// Announces a change of `object_id`'s view (nobody listening is fine).
     pub(super) fn changed(&self, object_id: i32, decision: Option<DecisionView>) {
+        self.inner.generation.fetch_add(1, Ordering::Release);
         let tenant = self.inner.views.read().expect("views lock").get(&object_id).map(|v| v.tenant.clone());
         if let Some(tenant) = tenant {
             let _ = self.inner.live.send(Change { tenant, object_id, decision, removed: false });
@@ -75,6 +85,7 @@ impl Engine {
 
     /// Announces that `object_id` of `tenant` is gone.
     pub(super) fn removed(&self, tenant: &str, object_id: i32) {
+        self.inner.generation.fetch_add(1, Ordering::Release);
         let _ = self.inner.live.send(Change { tenant: tenant.into(), object_id, decision: None, removed: true });
     }
 }

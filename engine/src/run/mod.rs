@@ -107,6 +107,8 @@ struct Inner {
     live: tokio::sync::broadcast::Sender<Change>,
     /// Announces changes of jobs, sources and clusters (see `live`).
     touches: tokio::sync::broadcast::Sender<Touch>,
+    /// Counts every announced change (see `live`): what a cached page is checked against.
+    generation: std::sync::atomic::AtomicU64,
     metrics: Metrics,
     started: Instant,
     /// Real clusters by name (the simulated one comes from the options).
@@ -180,6 +182,7 @@ impl Engine {
                 views: RwLock::new(views),
                 live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
                 touches: tokio::sync::broadcast::channel(256).0,
+                generation: std::sync::atomic::AtomicU64::new(0),
                 sync_errors: RwLock::new(HashMap::new()),
                 jobs: RwLock::new(BTreeMap::new()),
                 metrics: Metrics::default(),
