@@ -277,7 +277,7 @@ prune_target() {
 # The site and the server binary the browser tests run. `cargo test` later builds the same
 # binary with test features (and so other Leptos markup), so the browser tests keep a copy.
 build_site() {
-  cargo leptos build && cp target/debug/swell "$WORK/swell"
+  cargo leptos build --split && cp target/debug/swell "$WORK/swell"
 }
 
 cmd_test() {
@@ -323,7 +323,7 @@ summary_once() {
 cmd_demo() {
   install_all
   # Release builds run wasm-opt; npm's binaryen is the one that works (see end2end/package.json).
-  PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+  PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release --split
   say "Swell demo on http://127.0.0.1:3000 (Ctrl-C stops it)"
   exec target/release/swell demo --site-root target/site "$@"
 }

@@ -8,24 +8,18 @@ pub mod history;
 pub mod live;
 pub mod models;
 mod pages;
+mod routes;
 pub mod what_if;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, SsrMode, StaticSegment,
+    Lazy, ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
-use pages::audit::AuditPage;
-use pages::clusters::ClustersPage;
-use pages::editor::EditorPage;
-use pages::jobs::JobsPage;
-use pages::models::ModelsPage;
-use pages::what_if::WhatIfPage;
-use pages::sources::SourcesPage;
-use pages::object::ObjectPage;
 use pages::overview::TenantOverview;
+use routes::{AuditRoute, ClustersRoute, EditorRoute, JobsRoute, ModelsRoute, ObjectRoute, SourcesRoute, WhatIfRoute};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -63,21 +57,21 @@ pub fn App() -> impl IntoView {
             <main id="main">
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
                     <Route path=(StaticSegment("t"), ParamSegment("tenant")) view=TenantOverview ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view=AuditPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view=SourcesPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view=ClustersPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view=ModelsPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("jobs")) view=JobsPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view=EditorPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("audit")) view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("sources")) view={Lazy::<SourcesRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("clusters")) view={Lazy::<ClustersRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("models")) view={Lazy::<ModelsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("jobs")) view={Lazy::<JobsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("new")) view={Lazy::<EditorRoute>::new()} ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("what-if"))
-                        view=WhatIfPage ssr=SsrMode::Async/>
+                        view={Lazy::<WhatIfRoute>::new()} ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"), StaticSegment("edit"))
-                        view=EditorPage ssr=SsrMode::Async/>
+                        view={Lazy::<EditorRoute>::new()} ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("t"), ParamSegment("tenant"), StaticSegment("o"), ParamSegment("id"))
-                        view=ObjectPage ssr=SsrMode::Async/>
+                        view={Lazy::<ObjectRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

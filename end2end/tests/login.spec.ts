@@ -48,7 +48,8 @@ test("an expired session goes back to the login", async ({ page }) => {
   expect((await page.request.get("/t/b", { maxRedirects: 0 })).status()).toBe(200);
   // Time passes: every stored session is past its expiry (as the TTL would make it).
   const file = (process.env.SWELL_E2E_DB ?? "").replace(/^sqlite:\/\//, "");
-  execFileSync("sqlite3", [file, "UPDATE sessions SET expires_at = '2000-01-01 00:00:00+00:00'"]);
+  // The running Swell writes to the same file all the time: wait for its lock, as it does.
+  execFileSync("sqlite3", ["-cmd", ".timeout 10000", file, "UPDATE sessions SET expires_at = '2000-01-01 00:00:00+00:00'"]);
   // A running Swell rereads a session from SQL at least every 5 s.
   await expect.poll(async () => (await page.request.get("/t/b", { maxRedirects: 0 })).status(), { timeout: 15_000 }).toBe(303);
   const res = await page.request.get("/t/b", { maxRedirects: 0 });
