@@ -2,6 +2,7 @@
 
 mod auth;
 mod clusters;
+mod completions;
 mod hooks_cli;
 mod config;
 mod hooks;
@@ -50,6 +51,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the web server and the scaling engine.
+    ///
+    /// Example: swell serve --config /etc/swell/swell.toml
     Serve,
     /// Run with a simulated cluster replaying recorded traffic and three demo ScaledObjects.
     ///
@@ -61,38 +64,54 @@ enum Command {
         playgrounds: usize,
     },
     /// Apply pending database migrations and exit.
+    ///
+    /// Example: swell migrate --database-url postgres://swell@db.internal/swell
     Migrate,
     /// Register or list the Kubernetes clusters Swell scales workloads on.
+    ///
+    /// Example: swell cluster add east --kubeconfig ~/.kube/east.yaml --tenant team-a
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
     },
     /// Store trigger authentication (secret parameters, sealed) for objects made in Swell.
+    ///
+    /// Example: swell auth add amqp --tenant team-a --namespace shop --param-file host=/run/secrets/amqp-url
     Auth {
         #[command(subcommand)]
         command: AuthCommand,
     },
     /// Manage webhook sources (`POST /hooks/{tenant}/{source}`).
+    ///
+    /// Example: swell webhook add deploys --tenant team-a
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
     },
     /// Create and list tenants and set their identity provider.
+    ///
+    /// Example: swell tenant add team-a --name "Team A"
     Tenant {
         #[command(subcommand)]
         command: tenancy_cli::TenantCommand,
     },
     /// Grant and revoke users' roles in a tenant.
+    ///
+    /// Example: swell user grant ana@example.com --tenant team-a --role operator
     User {
         #[command(subcommand)]
         command: tenancy_cli::UserCommand,
     },
     /// API tokens for the CLI and scripts.
+    ///
+    /// Example: swell token create ci --tenant team-a --role operator --expires-in 30d
     Token {
         #[command(subcommand)]
         command: tenancy_cli::TokenCommand,
     },
     /// Sealed secrets: `rotate` re-seals them all under secret_key.
+    ///
+    /// Example: SWELL_PREVIOUS_SECRET_KEYS='["'$OLD'"]' SWELL_SECRET_KEY=$NEW swell secrets rotate
     Secrets {
         #[command(subcommand)]
         command: SecretsCommand,
@@ -101,11 +120,21 @@ enum Command {
     #[command(hide = true)]
     Routes,
     /// Replay a ScaledObject over a recorded trace against reactive baselines (no cluster).
+    ///
+    /// Example: swell replay --trace requests.csv --value-column requests --object so.yaml --tune --out plots/
     Replay(replay_cli::ReplayArgs),
     /// Write Swell's CustomResourceDefinitions as YAML (one file each).
+    ///
+    /// Example: swell crdgen --out deploy/crds
     Crdgen {
         #[arg(long, default_value = "deploy/crds")]
         out: PathBuf,
+    },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish or powershell).
+    ///
+    /// Example: swell completions bash > ~/.local/share/bash-completion/completions/swell
+    Completions {
+        shell: clap_complete::Shell,
     },
 }
 
@@ -120,6 +149,8 @@ enum SecretsCommand {
 #[derive(Subcommand)]
 enum AuthCommand {
     /// Create or replace a trigger authentication; triggers name it in authenticationRef.
+    ///
+    /// Example: swell auth add amqp --tenant team-a --namespace shop --param-file host=/run/secrets/amqp-url
     Add {
         name: String,
         #[arg(long, default_value = "default")]
@@ -137,6 +168,8 @@ enum AuthCommand {
 #[derive(Subcommand)]
 enum WebhookCommand {
     /// Create a source (or rotate its secret): prints the new HMAC secret once.
+    ///
+    /// Example: swell webhook add deploys --tenant team-a
     Add {
         source: String,
         #[arg(long, default_value = "default")]
@@ -147,6 +180,8 @@ enum WebhookCommand {
 #[derive(Subcommand)]
 enum ClusterCommand {
     /// Add (or replace) a cluster: its kubeconfig is stored sealed with secret_key.
+    ///
+    /// Example: swell cluster add east --kubeconfig ~/.kube/east.yaml --tenant team-a
     Add {
         name: String,
         /// Kubeconfig file (its current context is used).
@@ -160,6 +195,8 @@ enum ClusterCommand {
         tenant: String,
     },
     /// List registered clusters.
+    ///
+    /// Example: swell cluster list --database-url sqlite://swell.db
     List,
 }
 
@@ -173,6 +210,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        completions::print(shell);
+        return ExitCode::SUCCESS;
+    }
     let flags = Flags { bind: cli.bind.clone(), database_url: cli.database_url.clone(), site_root: cli.site_root.clone(), log: cli.log.clone() };
     let config = match config::load(cli.config.as_deref(), &flags) {
         Ok(c) => c,

@@ -13,6 +13,8 @@ const ACTOR: &str = "cli";
 #[derive(Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant (its pages are /t/SLUG).
+    ///
+    /// Example: swell tenant add team-a --name "Team A"
     Add {
         slug: String,
         /// A display name (default: the slug).
@@ -20,9 +22,13 @@ pub enum TenantCommand {
         name: Option<String>,
     },
     /// List tenants with their identity provider and namespaces.
+    ///
+    /// Example: swell tenant list
     List,
     /// Give a cluster's namespace to the tenant (its objects then belong to it, not to the
-    /// cluster's tenant). Example: swell tenant add-namespace team-a east/shop
+    /// cluster's tenant).
+    ///
+    /// Example: swell tenant add-namespace team-a east/shop
     AddNamespace {
         slug: String,
         /// CLUSTER/NAMESPACE
@@ -56,6 +62,8 @@ pub enum TenantCommand {
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Give a user (email address or ID token subject) a role in a tenant; ends their sessions.
+    ///
+    /// Example: swell user grant ana@example.com --tenant team-a --role operator
     Grant {
         user: String,
         #[arg(long)]
@@ -65,12 +73,16 @@ pub enum UserCommand {
         role: String,
     },
     /// Take a user's role away and end their sessions.
+    ///
+    /// Example: swell user revoke ana@example.com --tenant team-a
     Revoke {
         user: String,
         #[arg(long)]
         tenant: String,
     },
     /// Role bindings and users seen signing in.
+    ///
+    /// Example: swell user list --tenant team-a
     List {
         #[arg(long)]
         tenant: String,
@@ -92,10 +104,16 @@ pub enum TokenCommand {
         #[arg(long)]
         expires_in: Option<String>,
     },
+    /// List a tenant's API tokens (names, roles, expiry; never the tokens).
+    ///
+    /// Example: swell token list --tenant team-a
     List {
         #[arg(long)]
         tenant: String,
     },
+    /// Revoke an API token: it is refused from then on.
+    ///
+    /// Example: swell token revoke ci --tenant team-a
     Revoke {
         name: String,
         #[arg(long)]
