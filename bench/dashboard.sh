@@ -52,26 +52,4 @@ echo "== live stream, ${BENCH_CLIENTS:-1000} websocket clients"
 BENCH_PORT=$port BENCH_TOKEN=$token BENCH_PID=$pid BENCH_OBJECT=$object BENCH_OVERRIDE_PATH=$override \
   cargo bench -q -p server --bench live_clients
 echo "== wasm (split by route: the main module every page loads, then what each lazy page adds)"
-python3 - "$SITE/pkg" <<'PY'
-import gzip, json, os, sys
-pkg = sys.argv[1]
-def size(name):
-    data = open(os.path.join(pkg, name + ".wasm"), "rb").read()
-    return len(data), len(gzip.compress(data, 9))
-raw, gz = size("swell")
-print(f"swell.wasm (every page): {raw:,} B raw, {gz:,} B gzip -9")
-path = os.path.join(pkg, "__wasm_split_manifest.json")
-if not os.path.exists(path):
-    sys.exit("no __wasm_split_manifest.json: build with `cargo leptos build --release --split`")
-splits = json.load(open(path))
-worst = 0
-for split, files in sorted(splits.items()):
-    r = sum(size(f)[0] for f in files)
-    g = sum(size(f)[1] for f in files)
-    worst = max(worst, gz + g)
-    name = split.strip("_").rsplit("_", 1)[0].removesuffix("_view")
-    print(f"  {name:<22} +{r:>9,} B raw, +{g:>7,} B gzip -9 -> page total {raw + r:>9,} B raw, {gz + g:>7,} B gzip")
-every = sorted(f[:-5] for f in os.listdir(pkg) if f.endswith(".wasm"))
-print(f"all {len(every)} wasm files: {sum(size(f)[0] for f in every):,} B raw, {sum(size(f)[1] for f in every):,} B gzip -9")
-print(f"largest first download of a page (main + its chunks): {worst:,} B gzip -9 ({worst / 1024:.0f} KiB)")
-PY
+python3 "$(dirname "$0")/wasm-size.py" "$SITE/pkg"

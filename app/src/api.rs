@@ -126,6 +126,12 @@ pub mod ssr {
         ServerFnError::new(e.to_string())
     }
 
+    /// An object the caller named does not exist (404, so clients can tell it from a failure).
+    pub fn not_found(tenant: &str, id: i32) -> ServerFnError {
+        status(http::StatusCode::NOT_FOUND);
+        ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}"))
+    }
+
     fn status(code: http::StatusCode) {
         if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
             r.set_status(code);
@@ -223,7 +229,7 @@ pub mod ssr {
 }
 
 /// The tenant's ScaledObjects; no tenant means the caller's own.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnError> {
     let tenant = ssr::tenant_or_own(tenant);
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_overview").await?;
@@ -258,11 +264,11 @@ pub const DECISIONS_SHOWN: u64 = 50;
 
 /// One object with its newest decisions, of one `rule` and within `since` (15m, 1h, 6h,
 /// 24h, 7d) when given.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn load_object(tenant: String, id: i32, rule: Option<String>, since: Option<String>) -> Result<ObjectDetail, ServerFnError> {
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_object").await?;
     let engine = ssr::engine()?;
-    let object = engine.object(&tenant, id).ok_or_else(|| ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}")))?;
+    let object = engine.object(&tenant, id).ok_or_else(|| ssr::not_found(&tenant, id))?;
     let since = match since.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(chrono::Utc::now() - chrono::Duration::milliseconds(crate::history::range_ms(s).map_err(|e| ServerFnError::new(e.replacen("range", "since", 1)))?)),
         None => None,
@@ -289,7 +295,7 @@ fn expiry(minutes: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Server
 }
 
 /// Fixes an object's replicas until resumed or expired.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "override_replicas").await?;
     let replicas: i32 = replicas.trim().parse().map_err(|_| ServerFnError::new(format!("replicas: {replicas:?} is not a whole number")))?;
@@ -300,7 +306,7 @@ pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason
 }
 
 /// Stops scaling an object at its current replicas until resumed or expired.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "pause_object").await?;
     ssr::engine()?
@@ -310,7 +316,7 @@ pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minut
 }
 
 /// Clears an override or pause.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn resume_object(tenant: String, id: i32) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "resume_object").await?;
     ssr::engine()?.clear_override(&tenant, id, "resumed from the dashboard", &who.actor).await.map(|_| ()).map_err(ssr::fail)
@@ -330,7 +336,7 @@ pub struct AuditRow {
 pub const AUDIT_SHOWN: u64 = 200;
 
 /// The tenant's audit log, newest first; `action` keeps entries whose action starts with it.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn load_audit(tenant: String, action: Option<String>) -> Result<Vec<AuditRow>, ServerFnError> {
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_audit").await?;
     let entries = ssr::engine()?.audit_log(&tenant, action.as_deref().unwrap_or_default(), AUDIT_SHOWN).await.map_err(ssr::fail)?;

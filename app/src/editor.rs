@@ -77,7 +77,7 @@ pub const CLUSTER_ANNOTATION: &str = "swell.dev/cluster";
 
 /// Creates or replaces a Swell-made ScaledObject from a manifest; returns its id. Objects a
 /// cluster manages are refused (they change in the cluster).
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn apply_yaml(tenant: String, yaml: String) -> Result<i32, ServerFnError> {
     let who = crate::api::ssr::authorize(&tenant, engine::access::Role::Operator, "apply_yaml").await?;
     apply_manifest(&tenant, &yaml, &who.actor).await
@@ -85,7 +85,7 @@ pub async fn apply_yaml(tenant: String, yaml: String) -> Result<i32, ServerFnErr
 
 /// The form's fields, applied as the manifest [`form_yaml`] makes of them.
 #[allow(clippy::too_many_arguments)]
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn apply_form(
     tenant: String,
     cluster: String,
@@ -148,11 +148,11 @@ async fn apply_manifest(tenant: &str, yaml: &str, actor: &str) -> Result<i32, Se
 }
 
 /// A Swell-made object's manifest, for editing.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn object_yaml(tenant: String, id: i32) -> Result<String, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "object_yaml").await?;
-    let v = ssr::engine()?.object(&tenant, id).ok_or_else(|| ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}")))?;
+    let v = ssr::engine()?.object(&tenant, id).ok_or_else(|| ssr::not_found(&tenant, id))?;
     let spec = v.spec.as_deref().cloned().ok_or_else(|| ServerFnError::new("spec: not loaded yet"))?;
     let doc = serde_json::json!({
         "apiVersion": "swell.dev/v1alpha1",
@@ -164,12 +164,12 @@ pub async fn object_yaml(tenant: String, id: i32) -> Result<String, ServerFnErro
 }
 
 /// Deletes a Swell-made object; `confirm` must repeat its name.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn delete_object(tenant: String, id: i32, confirm: String) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "delete_object").await?;
     let engine = ssr::engine()?;
-    let v = engine.object(&tenant, id).ok_or_else(|| ServerFnError::new(format!("no scaled object {id} in tenant {tenant:?}")))?;
+    let v = engine.object(&tenant, id).ok_or_else(|| ssr::not_found(&tenant, id))?;
     if v.origin == "cluster" {
         return Err(ServerFnError::new(format!("{}/{} is managed by cluster {:?}: delete it there", v.namespace, v.name, v.cluster)));
     }

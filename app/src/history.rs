@@ -15,7 +15,7 @@ pub const DEFAULT_RANGE: &str = "15m";
 /// The length of a range in ms; an unknown one is refused naming the ones there are.
 pub fn range_ms(range: &str) -> Result<i64, String> {
     RANGES.iter().find(|(name, _)| *name == range).map(|(_, ms)| *ms).ok_or_else(|| {
-        format!("range: {range:?} is not one of {}", RANGES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+        format!("range: \"{range}\" is not one of {}", RANGES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
     })
 }
 
@@ -54,7 +54,7 @@ fn series(s: engine::SeriesView) -> Series {
 }
 
 /// One object's charts' history over `range` (15m, 1h, 6h, 24h, 7d).
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn load_history(tenant: String, id: i32, range: String) -> Result<History, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_history").await?;

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod catalog;
 pub mod charts;
+pub mod client;
+pub mod codec;
 pub mod editor;
 pub mod history;
 pub mod live;

@@ -12,7 +12,7 @@ pub fn live_path(tenant: &str) -> String {
 
 /// One message from the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", from = "Wire")]
 pub enum LiveMessage {
     /// Every object of the tenant as of now: the first message, and again after the client
     /// fell behind (it then replaces what it had). Sent in parts of at most [`PART`]
@@ -35,6 +35,43 @@ pub enum LiveMessage {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         touched: Vec<String>,
     },
+}
+
+/// A message as read: one flat struct with the tag as a field. An internally tagged enum is
+/// read through serde's buffered `Content`, which made the browser build carry a second
+/// deserializer of every row type; the JSON is the same.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(rename = "type")]
+    kind: WireKind,
+    #[serde(default)]
+    objects: Vec<ObjectRow>,
+    #[serde(default)]
+    part: u32,
+    #[serde(default)]
+    more: bool,
+    #[serde(default)]
+    decisions: Vec<LiveDecision>,
+    #[serde(default)]
+    removed: Vec<i32>,
+    #[serde(default)]
+    touched: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireKind {
+    Snapshot,
+    Update,
+}
+
+impl From<Wire> for LiveMessage {
+    fn from(w: Wire) -> Self {
+        match w.kind {
+            WireKind::Snapshot => LiveMessage::Snapshot { objects: w.objects, part: w.part, more: w.more },
+            WireKind::Update => LiveMessage::Update { objects: w.objects, decisions: w.decisions, removed: w.removed, touched: w.touched },
+        }
+    }
 }
 
 /// A decision recorded by one object, as its decision log shows it.
@@ -130,6 +167,9 @@ mod tests {
         // What older clients sent (no part, no more) reads as a whole snapshot.
         let old: LiveMessage = serde_json::from_str(r#"{"type":"snapshot","objects":[]}"#).unwrap();
         assert_eq!(old, LiveMessage::Snapshot { objects: Vec::new(), part: 0, more: false });
+        // The tag need not come first.
+        let late: LiveMessage = serde_json::from_str(r#"{"objects":[],"decisions":[],"removed":[4],"type":"update"}"#).unwrap();
+        assert_eq!(late, LiveMessage::Update { objects: Vec::new(), decisions: Vec::new(), removed: vec![4], touched: Vec::new() });
     }
 
     #[test]

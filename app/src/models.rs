@@ -28,7 +28,7 @@ pub struct ObjectModels {
 }
 
 /// Every predictive object of the tenant with its kept model versions, newest first.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn load_models(tenant: String) -> Result<Vec<ObjectModels>, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_models").await?;
@@ -64,7 +64,7 @@ pub async fn load_models(tenant: String) -> Result<Vec<ObjectModels>, ServerFnEr
 }
 
 /// Trains a challenger at the object's next poll (kept only if it beats the champion).
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn retrain_model(tenant: String, id: i32) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Operator, "retrain_model").await?;
@@ -72,7 +72,7 @@ pub async fn retrain_model(tenant: String, id: i32) -> Result<(), ServerFnError>
 }
 
 /// Makes a kept version the champion again.
-#[server]
+#[server(client = crate::client::ApiClient)]
 pub async fn rollback_model(tenant: String, id: i32, version: i32) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "rollback_model").await?;

@@ -1,6 +1,7 @@
 //! `swell`: the server (`serve`), the embedded demo (`demo`) and operator commands.
 
 mod auth;
+mod cli;
 mod clusters;
 mod completions;
 mod hooks_cli;
@@ -136,6 +137,8 @@ enum Command {
     Completions {
         shell: clap_complete::Shell,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -213,6 +216,10 @@ fn main() -> ExitCode {
     if let Command::Completions { shell } = cli.command {
         completions::print(shell);
         return ExitCode::SUCCESS;
+    }
+    if let Command::Client(command) = cli.command {
+        engine::init_tls();
+        return cli::run(command);
     }
     let flags = Flags { bind: cli.bind.clone(), database_url: cli.database_url.clone(), site_root: cli.site_root.clone(), log: cli.log.clone() };
     let config = match config::load(cli.config.as_deref(), &flags) {

@@ -15,7 +15,7 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let tenant = move || params.read().get("tenant").unwrap_or_default();
     let action = move || query.read().get("action").filter(|a| !a.is_empty());
-    let data = Resource::new(move || (tenant(), action()), |(tenant, action)| load_audit(tenant, action));
+    let data = crate::codec::resource(move || (tenant(), action()), |(tenant, action)| load_audit(tenant, action));
     super::live::mark_hydrated();
     view! {
         {move || view! { <super::TenantNav tenant=tenant() current="audit"/> }}

@@ -12,7 +12,7 @@ pub fn ClustersPage() -> impl IntoView {
     let tenant = move || params.read().get("tenant").unwrap_or_default();
     // Read again whenever the live stream says clusters changed.
     let live = use_live(Signal::derive(tenant));
-    let data = Resource::new(move || (tenant(), live.touches("clusters")), |(t, _)| load_clusters(t));
+    let data = crate::codec::resource(move || (tenant(), live.touches("clusters")), |(t, _)| load_clusters(t));
     let yes = |b: bool| if b { "yes" } else { "no" };
     view! {
         {move || view! { <TenantNav tenant=tenant() current="clusters"/> }}

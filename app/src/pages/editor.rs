@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::form::{Fields, Form};
 use super::{TenantNav, live::mark_hydrated};
 use crate::editor::{ApplyForm, ApplyYaml, DeleteObject, FormFields, TRIGGER_TYPES, form_yaml, object_yaml};
 
@@ -14,7 +15,7 @@ pub fn EditorPage() -> impl IntoView {
     let params = use_params_map();
     let tenant = Signal::derive(move || params.read().get("tenant").unwrap_or_default());
     let id = Signal::derive(move || params.read().get("id").and_then(|i| i.parse::<i32>().ok()));
-    let existing = Resource::new(move || (tenant.get(), id.get()), |(tenant, id)| async move {
+    let existing = crate::codec::resource(move || (tenant.get(), id.get()), |(tenant, id)| async move {
         match id {
             Some(id) => object_yaml(tenant, id).await.map(Some),
             None => Ok(None),
@@ -88,7 +89,21 @@ fn Editor(tenant: Signal<String>, id: Option<i32>, yaml: Option<String>) -> impl
             <section class="form-side" aria-labelledby="form-title">
                 <h2 id="form-title">"Form"</h2>
                 {move || outcome(tenant.get(), apply_form.value().get())}
-                <ActionForm action=apply_form attr:class="object-form">
+                <Form action=apply_form class="object-form" args=|f: &Fields| ApplyForm {
+                    tenant: f.text("tenant"),
+                    cluster: f.text("cluster"),
+                    namespace: f.text("namespace"),
+                    name: f.text("name"),
+                    target_kind: f.text("target_kind"),
+                    target_name: f.text("target_name"),
+                    min_replicas: f.text("min_replicas"),
+                    max_replicas: f.text("max_replicas"),
+                    polling_interval: f.text("polling_interval"),
+                    cooldown_period: f.text("cooldown_period"),
+                    actuation: f.text("actuation"),
+                    trigger_type: f.text("trigger_type"),
+                    metadata: f.text("metadata"),
+                }>
                     <input type="hidden" name="tenant" prop:value=tenant/>
                     {field("Cluster (empty: the tenant's first)", "cluster", s.cluster.clone(), |f, v| f.cluster = v)}
                     {field("Namespace", "namespace", s.namespace.clone(), |f, v| f.namespace = v)}
@@ -111,19 +126,19 @@ fn Editor(tenant: Signal<String>, id: Option<i32>, yaml: Option<String>) -> impl
                         <textarea name="metadata" rows="4" on:input=set(|f, v| f.metadata = v)>{s.metadata.clone()}</textarea>
                     </label>
                     <button type="submit">"Apply form"</button>
-                </ActionForm>
+                </Form>
             </section>
             <section class="yaml-side" aria-labelledby="yaml-title">
                 <h2 id="yaml-title">"YAML"</h2>
                 {move || outcome(tenant.get(), apply_yaml.value().get())}
-                <ActionForm action=apply_yaml attr:class="yaml-form">
+                <Form action=apply_yaml class="yaml-form" args=|f: &Fields| ApplyYaml { tenant: f.text("tenant"), yaml: f.text("yaml") }>
                     <input type="hidden" name="tenant" prop:value=tenant/>
                     <label for="yaml-text" class="visually-hidden">"ScaledObject manifest"</label>
                     <textarea id="yaml-text" name="yaml" rows="24" spellcheck="false" prop:value=text on:input=move |ev| text.set(event_target_value(&ev))>
                         {yaml.clone().unwrap_or_else(|| form_yaml(&starter()))}
                     </textarea>
                     <button type="submit">"Apply YAML"</button>
-                </ActionForm>
+                </Form>
             </section>
         </div>
         {id.map(|id| view! {
@@ -133,12 +148,12 @@ fn Editor(tenant: Signal<String>, id: Option<i32>, yaml: Option<String>) -> impl
                     Ok(()) => view! { <p class="applied" role="status">"Deleted."</p> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
-                <ActionForm action=delete attr:class="delete-form">
+                <Form action=delete class="delete-form" args=|f: &Fields| DeleteObject { tenant: f.text("tenant"), id: f.int("id"), confirm: f.text("confirm") }>
                     <input type="hidden" name="tenant" prop:value=tenant/>
                     <input type="hidden" name="id" value=id.to_string()/>
                     <label>"Type the object's name to delete it " <input type="text" name="confirm" required/></label>
                     <button type="submit" class="danger">"Delete"</button>
-                </ActionForm>
+                </Form>
             </section>
         })}
     }

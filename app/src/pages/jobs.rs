@@ -13,7 +13,7 @@ pub fn JobsPage() -> impl IntoView {
     let tenant = move || params.read().get("tenant").unwrap_or_default();
     // Read again whenever the live stream says jobs changed.
     let live = use_live(Signal::derive(tenant));
-    let data = Resource::new(move || (tenant(), live.touches("jobs")), |(t, _)| load_jobs(t));
+    let data = crate::codec::resource(move || (tenant(), live.touches("jobs")), |(t, _)| load_jobs(t));
     view! {
         {move || view! { <TenantNav tenant=tenant() current="jobs"/> }}
         <h1>"Scaled jobs"</h1>

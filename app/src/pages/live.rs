@@ -267,7 +267,7 @@ mod client {
         };
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             if let Some(text) = e.data().as_string() {
-                match serde_json::from_str::<LiveMessage>(&text) {
+                match serde_json::from_slice::<LiveMessage>(text.as_bytes()) {
                     Ok(msg) => live.apply(msg),
                     Err(err) => leptos::logging::warn!("live: unreadable message: {err}"),
                 }

@@ -1,6 +1,7 @@
 pub mod audit;
 pub mod clusters;
 pub mod editor;
+mod form;
 pub mod jobs;
 pub mod live;
 pub mod models;

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::form::{Fields, Form};
 use super::{TenantNav, live::use_live};
 use crate::charts;
 use crate::models::{ObjectModels, RetrainModel, RollbackModel, load_models, scores_chart};
@@ -16,7 +17,7 @@ pub fn ModelsPage() -> impl IntoView {
     let rollback = ServerAction::<RollbackModel>::new();
     // Read again after a retrain or rollback here, and when the stream says a model changed.
     let live = use_live(tenant);
-    let data = Resource::new(move || (tenant.get(), retrain.version().get(), rollback.version().get(), live.touches("models")), |(t, ..)| load_models(t));
+    let data = crate::codec::resource(move || (tenant.get(), retrain.version().get(), rollback.version().get(), live.touches("models")), |(t, ..)| load_models(t));
     let error = move || {
         [retrain.value().get(), rollback.value().get()].into_iter().flatten().find_map(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
     };
@@ -47,11 +48,11 @@ fn ObjectModelsView(m: ObjectModels, tenant: Signal<String>, retrain: ServerActi
         <section class="models" data-object=name aria-labelledby=labelled>
             <h2 id=title_id>{m.name.clone()}</h2>
             <p class="model-status">{m.status.clone()}</p>
-            <ActionForm action=retrain attr:class="retrain-form">
+            <Form action=retrain class="retrain-form" args=|f: &Fields| RetrainModel { tenant: f.text("tenant"), id: f.int("id") }>
                 <input type="hidden" name="tenant" prop:value=tenant/>
                 <input type="hidden" name="id" value=id.to_string()/>
                 <button type="submit">"Retrain now"</button>
-            </ActionForm>
+            </Form>
             <figure class="chart" data-chart=chart.id.clone()>
                 <div class="plot" inner_html=svg></div>
                 <figcaption class="chart-summary">{summary}</figcaption>
@@ -73,12 +74,12 @@ fn ObjectModelsView(m: ObjectModels, tenant: Signal<String>, retrain: ServerActi
                                 <td>{v.created_at}</td>
                                 <td>
                                     {(!v.is_champion).then(|| view! {
-                                        <ActionForm action=rollback attr:class="rollback-form">
+                                        <Form action=rollback class="rollback-form" args=|f: &Fields| RollbackModel { tenant: f.text("tenant"), id: f.int("id"), version: f.int("version") }>
                                             <input type="hidden" name="tenant" prop:value=tenant/>
                                             <input type="hidden" name="id" value=id.to_string()/>
                                             <input type="hidden" name="version" value=v.version.to_string()/>
                                             <button type="submit">"Make champion"</button>
-                                        </ActionForm>
+                                        </Form>
                                     })}
                                 </td>
                             </tr>

@@ -7,6 +7,7 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 
+use super::form::{Fields, Form};
 use super::live::use_live;
 use super::object_parts::{ChartsSection, Conditions, DecisionLog, Triggers};
 use super::show;
@@ -26,11 +27,11 @@ pub fn ObjectPage() -> impl IntoView {
     let set_replicas = ServerAction::<OverrideReplicas>::new();
     let pause = ServerAction::<PauseObject>::new();
     let resume = ServerAction::<ResumeObject>::new();
-    let data = Resource::new(
+    let data = crate::codec::resource(
         move || (tenant.get(), id.get(), rule.get(), since.get(), set_replicas.version().get(), pause.version().get(), resume.version().get()),
         |(tenant, id, rule, since, ..)| load_object(tenant, id, rule, since),
     );
-    let history = Resource::new(move || (tenant.get(), id.get(), range.get()), |(tenant, id, range)| load_history(tenant, id, range));
+    let history = crate::codec::resource(move || (tenant.get(), id.get(), range.get()), |(tenant, id, range)| load_history(tenant, id, range));
     let action_error = move || {
         [set_replicas.value().get(), pause.value().get(), resume.value().get()]
             .into_iter()
@@ -49,12 +50,12 @@ pub fn ObjectPage() -> impl IntoView {
                             let row = Signal::derive(move || live.row(fallback.id).unwrap_or_else(|| fallback.clone()));
                             view! {
                                 <ObjectSummary row=row tenant=tenant/>
-                                <Suspense fallback=|| view! { <p>"Loading charts…"</p> }>
+                                <Transition fallback=|| view! { <p>"Loading charts…"</p> }>
                                     {move || history.get().map(|h| match h {
                                         Ok(h) => view! { <ChartsSection row=row history=h live=live tenant=tenant id=id/> }.into_any(),
                                         Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                                     })}
-                                </Suspense>
+                                </Transition>
                                 <Triggers row=row/>
                                 <Conditions row=row/>
                                 <DecisionLog detail=detail.clone() live=live rule=rule since=since/>
@@ -68,26 +69,26 @@ pub fn ObjectPage() -> impl IntoView {
         <section class="controls" aria-labelledby="controls-title">
             <h2 id="controls-title">"Manual override"</h2>
             {action_error}
-            <ActionForm action=set_replicas attr:class="override-form">
+            <Form action=set_replicas class="override-form" args=|f: &Fields| OverrideReplicas { tenant: f.text("tenant"), id: f.int("id"), replicas: f.text("replicas"), reason: f.text("reason"), expires_minutes: f.text("expires_minutes") }>
                 <input type="hidden" name="tenant" prop:value=tenant/>
                 <input type="hidden" name="id" prop:value=move || id.get().to_string()/>
                 <label>"Replicas " <input type="number" name="replicas" min="0" required/></label>
                 <label>"Reason " <input type="text" name="reason" required placeholder="why"/></label>
                 <label>"Expires in (min) " <input type="number" name="expires_minutes" min="1" placeholder="never"/></label>
                 <button type="submit">"Set replicas"</button>
-            </ActionForm>
-            <ActionForm action=pause attr:class="pause-form">
+            </Form>
+            <Form action=pause class="pause-form" args=|f: &Fields| PauseObject { tenant: f.text("tenant"), id: f.int("id"), reason: f.text("reason"), expires_minutes: f.text("expires_minutes") }>
                 <input type="hidden" name="tenant" prop:value=tenant/>
                 <input type="hidden" name="id" prop:value=move || id.get().to_string()/>
                 <label>"Reason " <input type="text" name="reason" required placeholder="why"/></label>
                 <label>"Expires in (min) " <input type="number" name="expires_minutes" min="1" placeholder="never"/></label>
                 <button type="submit">"Pause"</button>
-            </ActionForm>
-            <ActionForm action=resume attr:class="resume-form">
+            </Form>
+            <Form action=resume class="resume-form" args=|f: &Fields| ResumeObject { tenant: f.text("tenant"), id: f.int("id") }>
                 <input type="hidden" name="tenant" prop:value=tenant/>
                 <input type="hidden" name="id" prop:value=move || id.get().to_string()/>
                 <button type="submit">"Resume"</button>
-            </ActionForm>
+            </Form>
         </section>
     }
 }
@@ -95,7 +96,7 @@ pub fn ObjectPage() -> impl IntoView {
 /// Where an object comes from, and so what may be changed here.
 fn origin_note(row: &ObjectRow) -> String {
     if row.origin == "cluster" {
-        format!("Managed by cluster {:?} (a ScaledObject resource there): change it with kubectl or GitOps; here only override and pause.", row.cluster)
+        format!("Managed by cluster \"{}\" (a ScaledObject resource there): change it with kubectl or GitOps; here only override and pause.", row.cluster)
     } else {
         "Made in Swell (dashboard, CLI or API).".to_string()
     }
@@ -119,7 +120,7 @@ fn ObjectSummary(row: Signal<ObjectRow>, tenant: Signal<String>) -> impl IntoVie
                 <span class="ready">{move || show(r().ready_replicas)}</span>" ready, "
                 <span class="desired">{move || show(r().desired_replicas)}</span>" desired (min "{move || r().min_replicas}", max "{move || r().max_replicas}")"
             </dd>
-            <dt>"State"</dt><dd><span class=move || format!("state {}", r().phase.to_lowercase())>{move || r().phase}</span></dd>
+            <dt>"State"</dt><dd><span class=move || format!("state {}", r().phase.to_ascii_lowercase())>{move || r().phase}</span></dd>
             <dt>"Metric"</dt><dd class="metric">{move || super::metric_text(&r().metrics)}</dd>
             <dt>"Override"</dt><dd class="override">{move || r().override_.unwrap_or_else(|| "none".into())}</dd>
         </dl>

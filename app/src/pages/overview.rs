@@ -21,7 +21,7 @@ pub fn TenantOverview() -> impl IntoView {
 #[component]
 pub fn OverviewPage(#[prop(into)] tenant: Signal<Option<String>>) -> impl IntoView {
     let live = use_live(Signal::derive(move || tenant.get().unwrap_or_default()));
-    let data = Resource::new(move || tenant.get(), load_overview);
+    let data = crate::codec::resource(move || tenant.get(), load_overview);
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
@@ -105,7 +105,7 @@ fn OverviewBody(overview: Overview, live: Live) -> impl IntoView {
                                 .into_iter()
                                 .map(|o| {
                                     let metric = metric_text(&o.metrics);
-                                    let state_class = format!("state {}", o.phase.to_lowercase());
+                                    let state_class = format!("state {}", o.phase.to_ascii_lowercase());
                                     let attention = o.needs_attention().then_some("true");
                                     let spark = spark_of(o.id);
                                     let key = o.name.clone();

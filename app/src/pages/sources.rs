@@ -13,7 +13,7 @@ pub fn SourcesPage() -> impl IntoView {
     let tenant = move || params.read().get("tenant").unwrap_or_default();
     // Read again whenever the live stream says sources changed.
     let live = use_live(Signal::derive(tenant));
-    let data = Resource::new(move || (tenant(), live.touches("sources")), |(t, _)| load_sources(t));
+    let data = crate::codec::resource(move || (tenant(), live.touches("sources")), |(t, _)| load_sources(t));
     view! {
         {move || view! { <TenantNav tenant=tenant() current="sources"/> }}
         <h1>"Event sources"</h1>

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::form::{Fields, Form};
 use super::{TenantNav, live::mark_hydrated};
 use crate::charts;
 use crate::history::RANGES;
@@ -23,7 +24,18 @@ pub fn WhatIfPage() -> impl IntoView {
         <p class="back"><a href=move || format!("/t/{}/o/{}", tenant.get(), id.get())>"← the object"</a></p>
         <h1>"What if"</h1>
         <p>"Replays this object's recorded metric, or a trace of your own, as it is and with the parameters below (empty keeps the object's value)."</p>
-        <ActionForm action=run attr:class="what-if-form">
+        <Form action=run class="what-if-form" args=|f: &Fields| WhatIf {
+            tenant: f.text("tenant"),
+            id: f.int("id"),
+            range: f.text("range"),
+            min_replicas: f.text("min_replicas"),
+            max_replicas: f.text("max_replicas"),
+            target: f.text("target"),
+            cooldown_period: f.text("cooldown_period"),
+            polling_interval: f.text("polling_interval"),
+            trace: f.text("trace"),
+            trace_name: f.text("trace_name"),
+        }>
             <input type="hidden" name="tenant" prop:value=tenant/>
             <input type="hidden" name="id" prop:value=id/>
             <label>"History "
@@ -45,7 +57,7 @@ pub fn WhatIfPage() -> impl IntoView {
                 <input type="hidden" name="trace_name" prop:value=trace_name/>
             </fieldset>
             <button type="submit">"Replay"</button>
-        </ActionForm>
+        </Form>
         {move || run.value().get().map(|r| match r {
             Ok(w) => view! { <Compare w=w/> }.into_any(),
             Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
