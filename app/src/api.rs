@@ -229,7 +229,7 @@ pub mod ssr {
 }
 
 /// The tenant's ScaledObjects; no tenant means the caller's own.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_overview")]
 pub async fn load_overview(tenant: Option<String>) -> Result<Overview, ServerFnError> {
     let tenant = ssr::tenant_or_own(tenant);
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_overview").await?;
@@ -264,7 +264,7 @@ pub const DECISIONS_SHOWN: u64 = 50;
 
 /// One object with its newest decisions, of one `rule` and within `since` (15m, 1h, 6h,
 /// 24h, 7d) when given.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_object")]
 pub async fn load_object(tenant: String, id: i32, rule: Option<String>, since: Option<String>) -> Result<ObjectDetail, ServerFnError> {
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_object").await?;
     let engine = ssr::engine()?;
@@ -295,7 +295,7 @@ fn expiry(minutes: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Server
 }
 
 /// Fixes an object's replicas until resumed or expired.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "override_replicas")]
 pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "override_replicas").await?;
     let replicas: i32 = replicas.trim().parse().map_err(|_| ServerFnError::new(format!("replicas: {replicas:?} is not a whole number")))?;
@@ -306,7 +306,7 @@ pub async fn override_replicas(tenant: String, id: i32, replicas: String, reason
 }
 
 /// Stops scaling an object at its current replicas until resumed or expired.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "pause_object")]
 pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minutes: String) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "pause_object").await?;
     ssr::engine()?
@@ -316,7 +316,7 @@ pub async fn pause_object(tenant: String, id: i32, reason: String, expires_minut
 }
 
 /// Clears an override or pause.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "resume_object")]
 pub async fn resume_object(tenant: String, id: i32) -> Result<(), ServerFnError> {
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "resume_object").await?;
     ssr::engine()?.clear_override(&tenant, id, "resumed from the dashboard", &who.actor).await.map(|_| ()).map_err(ssr::fail)
@@ -336,7 +336,7 @@ pub struct AuditRow {
 pub const AUDIT_SHOWN: u64 = 200;
 
 /// The tenant's audit log, newest first; `action` keeps entries whose action starts with it.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_audit")]
 pub async fn load_audit(tenant: String, action: Option<String>) -> Result<Vec<AuditRow>, ServerFnError> {
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_audit").await?;
     let entries = ssr::engine()?.audit_log(&tenant, action.as_deref().unwrap_or_default(), AUDIT_SHOWN).await.map_err(ssr::fail)?;

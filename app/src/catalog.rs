@@ -43,7 +43,7 @@ fn when(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The tenant's event sources: webhooks with their last push, trigger authentications by name.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_sources")]
 pub async fn load_sources(tenant: String) -> Result<Sources, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_sources").await?;
@@ -58,7 +58,7 @@ pub async fn load_sources(tenant: String) -> Result<Sources, ServerFnError> {
 }
 
 /// The clusters the tenant's objects run on: connected, leader, objects, last sync error.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_clusters")]
 pub async fn load_clusters(tenant: String) -> Result<Vec<ClusterRow>, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_clusters").await?;
@@ -106,7 +106,7 @@ pub fn strategy_text(strategy: &str) -> &'static str {
 }
 
 /// The tenant's ScaledJobs as of their last polls.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_jobs")]
 pub async fn load_jobs(tenant: String) -> Result<Vec<JobRow>, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_jobs").await?;

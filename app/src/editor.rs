@@ -77,7 +77,7 @@ pub const CLUSTER_ANNOTATION: &str = "swell.dev/cluster";
 
 /// Creates or replaces a Swell-made ScaledObject from a manifest; returns its id. Objects a
 /// cluster manages are refused (they change in the cluster).
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "apply_yaml")]
 pub async fn apply_yaml(tenant: String, yaml: String) -> Result<i32, ServerFnError> {
     let who = crate::api::ssr::authorize(&tenant, engine::access::Role::Operator, "apply_yaml").await?;
     apply_manifest(&tenant, &yaml, &who.actor).await
@@ -85,7 +85,7 @@ pub async fn apply_yaml(tenant: String, yaml: String) -> Result<i32, ServerFnErr
 
 /// The form's fields, applied as the manifest [`form_yaml`] makes of them.
 #[allow(clippy::too_many_arguments)]
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "apply_form")]
 pub async fn apply_form(
     tenant: String,
     cluster: String,
@@ -148,7 +148,7 @@ async fn apply_manifest(tenant: &str, yaml: &str, actor: &str) -> Result<i32, Se
 }
 
 /// A Swell-made object's manifest, for editing.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "object_yaml")]
 pub async fn object_yaml(tenant: String, id: i32) -> Result<String, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "object_yaml").await?;
@@ -164,7 +164,7 @@ pub async fn object_yaml(tenant: String, id: i32) -> Result<String, ServerFnErro
 }
 
 /// Deletes a Swell-made object; `confirm` must repeat its name.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "delete_object")]
 pub async fn delete_object(tenant: String, id: i32, confirm: String) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "delete_object").await?;

@@ -54,7 +54,7 @@ fn series(s: engine::SeriesView) -> Series {
 }
 
 /// One object's charts' history over `range` (15m, 1h, 6h, 24h, 7d).
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_history")]
 pub async fn load_history(tenant: String, id: i32, range: String) -> Result<History, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_history").await?;

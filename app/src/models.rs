@@ -28,7 +28,7 @@ pub struct ObjectModels {
 }
 
 /// Every predictive object of the tenant with its kept model versions, newest first.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "load_models")]
 pub async fn load_models(tenant: String) -> Result<Vec<ObjectModels>, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "load_models").await?;
@@ -64,7 +64,7 @@ pub async fn load_models(tenant: String) -> Result<Vec<ObjectModels>, ServerFnEr
 }
 
 /// Trains a challenger at the object's next poll (kept only if it beats the champion).
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "retrain_model")]
 pub async fn retrain_model(tenant: String, id: i32) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Operator, "retrain_model").await?;
@@ -72,7 +72,7 @@ pub async fn retrain_model(tenant: String, id: i32) -> Result<(), ServerFnError>
 }
 
 /// Makes a kept version the champion again.
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "rollback_model")]
 pub async fn rollback_model(tenant: String, id: i32, version: i32) -> Result<(), ServerFnError> {
     use crate::api::ssr;
     let who = ssr::authorize(&tenant, engine::access::Role::Operator, "rollback_model").await?;

@@ -33,7 +33,7 @@ fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<Option<T>, Server
 /// Replays the object's first metric over `range` (or `trace`, a CSV, when it is not empty)
 /// as it is and with the edits (empty: kept).
 #[allow(clippy::too_many_arguments)]
-#[server(client = crate::client::ApiClient)]
+#[server(client = crate::client::ApiClient, endpoint = "what_if")]
 pub async fn what_if(tenant: String, id: i32, range: String, min_replicas: String, max_replicas: String, target: String, cooldown_period: String, polling_interval: String, trace: String, trace_name: String) -> Result<WhatIfResult, ServerFnError> {
     use crate::api::ssr;
     ssr::authorize(&tenant, engine::access::Role::Viewer, "what_if").await?;

@@ -23,7 +23,7 @@ impl Drop for Running {
     }
 }
 
-/// The form body of a server function called on `id`, by name (the path has a hash).
+/// The form body of a server function called on `id`, by name.
 fn server_fn_body(path: &str, id: i32) -> Option<String> {
     let name = path.trim_start_matches("/api/").trim_end_matches(|c: char| c.is_ascii_digit());
     Some(match name {

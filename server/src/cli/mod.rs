@@ -309,3 +309,16 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The CLI of one build calls the server of another: a server function's path must not
+    /// depend on where either was built (server_fn hashes the build folder in by default).
+    #[test]
+    fn server_function_paths_are_the_same_in_every_build() {
+        let mut paths: Vec<String> = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
+        assert!(paths.len() >= 18, "{paths:?}");
+        paths.retain(|p| !p.strip_prefix("/api/").is_some_and(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(paths.is_empty(), "paths with a build-dependent part: {paths:?}");
+    }
+}
