@@ -55,6 +55,17 @@ pub struct ClientOpts {
     pub output: Format,
 }
 
+/// Why, and for how long, an object is held by hand (override, pause).
+#[derive(Args, Clone, Debug)]
+pub struct Hold {
+    /// Why: kept in the audit log and shown with the object.
+    #[arg(long)]
+    pub reason: String,
+    /// Lift it by itself after this long (e.g. 30m, 2h); default: until cleared.
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
     /// ScaledObjects.
@@ -163,11 +174,8 @@ pub enum ClientCommand {
     /// Example: swell pause shop/orders --reason "db migration" --for 30m
     Pause {
         name: String,
-        #[arg(long)]
-        reason: String,
-        /// Resume by itself after this long (e.g. 30m, 2h).
-        #[arg(long = "for", value_parser = humantime::parse_duration)]
-        duration: Option<std::time::Duration>,
+        #[command(flatten)]
+        hold: Hold,
         #[command(flatten)]
         opts: ClientOpts,
     },
@@ -211,11 +219,8 @@ pub enum OverrideCommand {
     Set {
         name: String,
         replicas: u32,
-        #[arg(long)]
-        reason: String,
-        /// Expire after this long (e.g. 30m, 2h); default: until cleared.
-        #[arg(long = "for", value_parser = humantime::parse_duration)]
-        duration: Option<std::time::Duration>,
+        #[command(flatten)]
+        hold: Hold,
         #[command(flatten)]
         opts: ClientOpts,
     },

@@ -23,12 +23,12 @@ pub async fn dispatch(command: ClientCommand) -> Result<(), Failure> {
             s.call(DeleteObject { tenant: s.tenant.clone(), id: o.id, confirm: o.name.clone() }).await?;
             done(&format!("scaledobject {}/{} deleted", o.namespace, o.name))
         }
-        ClientCommand::Override { command: OverrideCommand::Set { name, replicas, reason, duration, opts } } => {
+        ClientCommand::Override { command: OverrideCommand::Set { name, replicas, hold, opts } } => {
             let s = Session::open(&opts)?;
             let o = resolve(&s, &name).await?;
-            let call = OverrideReplicas { tenant: s.tenant.clone(), id: o.id, replicas: replicas.to_string(), reason, expires_minutes: minutes(duration) };
+            let call = OverrideReplicas { tenant: s.tenant.clone(), id: o.id, replicas: replicas.to_string(), reason: hold.reason, expires_minutes: minutes(hold.duration) };
             s.call(call).await?;
-            done(&format!("scaledobject {}/{} held at {replicas} replicas{}", o.namespace, o.name, until(duration)))
+            done(&format!("scaledobject {}/{} held at {replicas} replicas{}", o.namespace, o.name, until(hold.duration)))
         }
         ClientCommand::Override { command: OverrideCommand::Clear { name, opts } } | ClientCommand::Resume { name, opts } => {
             let s = Session::open(&opts)?;
@@ -36,11 +36,11 @@ pub async fn dispatch(command: ClientCommand) -> Result<(), Failure> {
             s.call(ResumeObject { tenant: s.tenant.clone(), id: o.id }).await?;
             done(&format!("scaledobject {}/{} scales by its triggers again", o.namespace, o.name))
         }
-        ClientCommand::Pause { name, reason, duration, opts } => {
+        ClientCommand::Pause { name, hold, opts } => {
             let s = Session::open(&opts)?;
             let o = resolve(&s, &name).await?;
-            s.call(PauseObject { tenant: s.tenant.clone(), id: o.id, reason, expires_minutes: minutes(duration) }).await?;
-            done(&format!("scaledobject {}/{} paused{}", o.namespace, o.name, until(duration)))
+            s.call(PauseObject { tenant: s.tenant.clone(), id: o.id, reason: hold.reason, expires_minutes: minutes(hold.duration) }).await?;
+            done(&format!("scaledobject {}/{} paused{}", o.namespace, o.name, until(hold.duration)))
         }
         ClientCommand::Models { command: ModelsCommand::Train { name, opts } } => {
             let s = Session::open(&opts)?;
