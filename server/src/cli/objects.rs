@@ -18,43 +18,44 @@ pub async fn dispatch(command: ClientCommand) -> Result<(), Failure> {
         ClientCommand::Describe { name, opts, .. } => describe(&name, &opts).await,
         ClientCommand::Apply { file, opts } => apply(&file, &opts).await,
         ClientCommand::Delete { name, opts, .. } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             s.call(DeleteObject { tenant: s.tenant.clone(), id: o.id, confirm: o.name.clone() }).await?;
             done(&format!("scaledobject {}/{} deleted", o.namespace, o.name))
         }
         ClientCommand::Override { command: OverrideCommand::Set { name, replicas, hold, opts } } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             let call = OverrideReplicas { tenant: s.tenant.clone(), id: o.id, replicas: replicas.to_string(), reason: hold.reason, expires_minutes: minutes(hold.duration) };
             s.call(call).await?;
             done(&format!("scaledobject {}/{} held at {replicas} replicas{}", o.namespace, o.name, until(hold.duration)))
         }
         ClientCommand::Override { command: OverrideCommand::Clear { name, opts } } | ClientCommand::Resume { name, opts } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             s.call(ResumeObject { tenant: s.tenant.clone(), id: o.id }).await?;
             done(&format!("scaledobject {}/{} scales by its triggers again", o.namespace, o.name))
         }
         ClientCommand::Pause { name, hold, opts } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             s.call(PauseObject { tenant: s.tenant.clone(), id: o.id, reason: hold.reason, expires_minutes: minutes(hold.duration) }).await?;
             done(&format!("scaledobject {}/{} paused{}", o.namespace, o.name, until(hold.duration)))
         }
         ClientCommand::Models { command: ModelsCommand::Train { name, opts } } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             s.call(RetrainModel { tenant: s.tenant.clone(), id: o.id }).await?;
             done(&format!("scaledobject {}/{}: a challenger model trains at the next poll", o.namespace, o.name))
         }
         ClientCommand::Models { command: ModelsCommand::Rollback { name, version, opts } } => {
-            let s = Session::open(&opts)?;
-            let o = resolve(&s, &name).await?;
+            let (s, o) = object(&opts, &name).await?;
             s.call(RollbackModel { tenant: s.tenant.clone(), id: o.id, version }).await?;
             done(&format!("scaledobject {}/{}: model version {version} is the champion", o.namespace, o.name))
         }
     }
+}
+
+/// The session the options name and the object NAME names in its tenant.
+async fn object(opts: &ClientOpts, name: &str) -> Result<(Session, ObjectRow), Failure> {
+    let s = Session::open(opts)?;
+    let o = resolve(&s, name).await?;
+    Ok((s, o))
 }
 
 fn done(line: &str) -> Result<(), Failure> {
@@ -322,20 +323,22 @@ async fn apply(file: &str, opts: &ClientOpts) -> Result<(), Failure> {
     if docs.is_empty() {
         return Err(Failure::Usage(format!("-f {file}: no manifest in it")));
     }
-    for (i, doc) in docs.iter().enumerate() {
-        let value: serde_json::Value = serde_saphyr::from_str(doc).map_err(|e| Failure::Usage(format!("-f {file}: document {}: yaml: {e}", i + 1)))?;
+    // Every document is checked before any is applied; each keeps its namespace/name to report.
+    let mut checked = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let value: serde_json::Value = serde_saphyr::from_str(&doc).map_err(|e| Failure::Usage(format!("-f {file}: document {}: yaml: {e}", i + 1)))?;
         let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("(no kind)");
         if kind != "ScaledObject" {
             return Err(Failure::Usage(format!("-f {file}: document {}: kind {kind:?}: only ScaledObjects are applied over the API (nothing was applied); trigger authentication: `swell auth add`", i + 1)));
         }
+        let meta = |k: &str| value.pointer(&format!("/metadata/{k}")).and_then(|v| v.as_str()).unwrap_or("default").to_string();
+        checked.push((doc, format!("{}/{}", meta("namespace"), meta("name"))));
     }
     let s = Session::open(opts)?;
-    let bar = (docs.len() > 1 && std::io::stderr().is_terminal()).then(|| indicatif::ProgressBar::new(docs.len() as u64));
-    for doc in &docs {
-        let id = s.call(ApplyYaml { tenant: s.tenant.clone(), yaml: doc.clone() }).await?;
-        let value: serde_json::Value = serde_saphyr::from_str(doc).unwrap_or_default();
-        let name = |k: &str| value.pointer(&format!("/metadata/{k}")).and_then(|v| v.as_str()).unwrap_or("default").to_string();
-        let line = format!("scaledobject {}/{} applied (id {id})", name("namespace"), name("name"));
+    let bar = (checked.len() > 1 && std::io::stderr().is_terminal()).then(|| indicatif::ProgressBar::new(checked.len() as u64));
+    for (doc, name) in checked {
+        let id = s.call(ApplyYaml { tenant: s.tenant.clone(), yaml: doc }).await?;
+        let line = format!("scaledobject {name} applied (id {id})");
         match &bar {
             Some(b) => {
                 b.println(&line);
