@@ -57,7 +57,7 @@ async fn main() {
     let cluster = Arc::new(KubeCluster::new("bench", client.clone(), Fence::always()));
 
     // 1. Latency of one change → PATCH acknowledged.
-    let target = |i: usize| ScaleTargetRef { name: format!("d{i}"), kind: "Deployment".into(), api_version: "apps/v1".into() };
+    let target = |i: usize| ScaleTargetRef { name: format!("d{i}"), kind: "Deployment".into(), api_version: "apps/v1".into(), env_source_container_name: None };
     cluster.scale("bench", &target(0), 1).await.unwrap(); // discovery, connection warm-up
     let mut lat = Vec::with_capacity(changes);
     for i in 0..changes {
@@ -82,7 +82,7 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while Instant::now() < until {
-                let t = ScaleTargetRef { name: format!("d{}", i % deployments), kind: "Deployment".into(), api_version: "apps/v1".into() };
+                let t = ScaleTargetRef { name: format!("d{}", i % deployments), kind: "Deployment".into(), api_version: "apps/v1".into(), env_source_container_name: None };
                 cluster.scale("bench", &t, 1 + (i / deployments % 2) as i32).await.unwrap();
                 done.fetch_add(1, Ordering::Relaxed);
                 i += 32;

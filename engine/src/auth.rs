@@ -68,6 +68,42 @@ pub enum EnvFrom<'a> {
     Containers(Vec<Container>),
 }
 
+/// KEDA's own (Cluster)TriggerAuthentication of that name, translated, when Swell's does not
+/// exist: a cluster moving from KEDA keeps its `keda.sh` credentials objects. None when
+/// there is none (or KEDA's CRDs are not installed).
+async fn keda_trigger_auth(client: &Client, namespace: Option<&str>, name: &str, field: &str) -> Result<Option<TriggerAuthenticationSpec>> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let (kind, plural) = match namespace {
+        Some(_) => ("TriggerAuthentication", "triggerauthentications"),
+        None => ("ClusterTriggerAuthentication", "clustertriggerauthentications"),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::keda::KEDA_GROUP, "v1alpha1", kind), plural);
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let what = format!("keda.sh {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
+    // A fallback only: no KEDA CRDs, or no right to read them, is "there is none".
+    let obj = match api.get_opt(name).await {
+        Ok(Some(obj)) => obj,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::debug!(error = %e, "{what}: not readable");
+            return Ok(None);
+        }
+    };
+    let mut doc = serde_json::to_value(&obj).map_err(|e| Error::invalid(field, format!("{what}: {e}")))?;
+    doc["apiVersion"] = crate::keda::KEDA_API_VERSION.into();
+    doc["kind"] = kind.into();
+    let imported = crate::keda::import(&doc)?;
+    if let Some(lost) = imported.blocking().next() {
+        return Err(Error::invalid(field, format!("{what}: {}: {}", lost.path, lost.reason)));
+    }
+    let spec = imported.manifest.get("spec").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let spec: TriggerAuthenticationSpec = serde_json::from_value(spec).map_err(|e| Error::invalid(field, format!("{what}: {e}")))?;
+    Ok(Some(spec))
+}
+
 /// Resolves every trigger's `authenticationRef` (empty maps for triggers without one).
 pub async fn resolve(client: &Client, namespace: &str, swell_namespace: &str, spec: &ScaledObjectSpec) -> Result<Vec<BTreeMap<String, String>>> {
     let mut sources = std::collections::BTreeSet::new();
@@ -96,13 +132,21 @@ pub async fn resolve_tracked(
                 sources.insert(AuthSource::TriggerAuthentication { namespace: namespace.into(), name: r.name.clone() });
                 let what = format!("TriggerAuthentication {namespace}/{}", r.name);
                 let ta = Api::<TriggerAuthentication>::namespaced(client.clone(), namespace).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
-                (ta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec, namespace)
+                let spec = match ta {
+                    Some(ta) => Some(ta.spec),
+                    None => keda_trigger_auth(client, Some(namespace), &r.name, &field).await?,
+                };
+                (spec.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?, namespace)
             }
             "ClusterTriggerAuthentication" => {
                 sources.insert(AuthSource::ClusterTriggerAuthentication { name: r.name.clone() });
                 let what = format!("ClusterTriggerAuthentication {}", r.name);
                 let cta = Api::<ClusterTriggerAuthentication>::all(client.clone()).get_opt(&r.name).await.map_err(|e| kube_error(&field, &what, &e))?;
-                (cta.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?.spec.inner, swell_namespace)
+                let spec = match cta {
+                    Some(cta) => Some(cta.spec.inner),
+                    None => keda_trigger_auth(client, None, &r.name, &field).await?,
+                };
+                (spec.ok_or_else(|| Error::invalid(format!("{field}.name"), format!("{what} does not exist")))?, swell_namespace)
             }
             other => return Err(Error::invalid(format!("{field}.kind"), format!("{other:?} is not TriggerAuthentication or ClusterTriggerAuthentication"))),
         };
@@ -119,7 +163,12 @@ pub async fn resolve_tracked(
             };
             for (j, e) in auth.env.iter().enumerate() {
                 let f = format!("{field} → env[{j}] ({})", e.parameter);
-                let container = match &e.container_name {
+                // KEDA: a ref without a container reads the target's envSourceContainerName.
+                let default_container = match &env_from {
+                    EnvFrom::Target(spec) => spec.scale_target_ref.env_source_container_name.as_ref(),
+                    EnvFrom::Containers(_) => None,
+                };
+                let container = match e.container_name.as_ref().or(default_container) {
                     Some(name) => containers.iter().find(|c| &c.name == name).ok_or_else(|| Error::invalid(&f, format!("no container {name:?} in the target")))?,
                     None => containers.first().ok_or_else(|| Error::invalid(&f, "the target has no containers"))?,
                 };

@@ -298,6 +298,38 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     vec![ScaledObject::crd(), ScaledJob::crd(), TriggerAuthentication::crd(), ClusterTriggerAuthentication::crd()]
 }
 
+/// The same CRDs in KEDA's group `keda.sh`, for a cluster without KEDA installed that runs
+/// Swell in compatibility mode (`swell crdgen --keda`). The spec schemas are Swell's (KEDA's
+/// field names, plus Swell's own optional fields); the status is KEDA's shape, kept as
+/// written; the columns are KEDA's.
+pub fn keda_all() -> Vec<CustomResourceDefinition> {
+    all()
+        .into_iter()
+        .map(|mut crd| {
+            let plural = crd.spec.names.plural.clone();
+            crd.metadata.name = Some(format!("{plural}.{}", crate::keda::KEDA_GROUP));
+            crd.spec.group = crate::keda::KEDA_GROUP.into();
+            crd.spec.names.categories = Some(vec!["keda".into()]);
+            for version in &mut crd.spec.versions {
+                if let Some(columns) = &mut version.additional_printer_columns {
+                    columns.retain(|c| c.priority.is_none());
+                }
+                let status = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()).and_then(|s| s.properties.as_mut()).and_then(|p| p.get_mut("status"));
+                if let Some(status) = status {
+                    *status = k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps {
+                        type_: Some("object".into()),
+                        x_kubernetes_preserve_unknown_fields: Some(true),
+                        nullable: Some(true),
+                        description: Some("KEDA's ScaledObjectStatus / ScaledJobStatus, as Swell writes it.".into()),
+                        ..Default::default()
+                    };
+                }
+            }
+            crd
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,7 +127,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<()> {
         ]
         .into();
         let spec = ScaledObjectSpec {
-            scale_target_ref: ScaleTargetRef { name: o.deployment.into(), kind: "Deployment".into(), api_version: "apps/v1".into() },
+            scale_target_ref: ScaleTargetRef { name: o.deployment.into(), kind: "Deployment".into(), api_version: "apps/v1".into(), env_source_container_name: None },
             // The simulated cluster has no HPA controller: Swell moves it itself.
             actuation: Actuation::Direct,
             polling_interval: 1,

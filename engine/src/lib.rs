@@ -10,6 +10,7 @@ pub mod demo;
 mod error;
 pub mod external;
 pub mod inline_secrets;
+pub mod keda;
 pub mod lease;
 pub mod metrics;
 pub mod predict;

@@ -287,6 +287,10 @@ pub struct ScaleTargetRef {
     pub kind: String,
     #[serde(default = "default_api_version")]
     pub api_version: String,
+    /// The container whose environment `env` credentials are read from when they name none
+    /// (KEDA's default: the first container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_source_container_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -28,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cookie_secure",
     "session_ttl_secs",
     "session_cleanup_secs",
+    "keda_compat",
 ];
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -71,6 +72,10 @@ pub struct Config {
     pub session_ttl_secs: u64,
     /// How often expired sessions are deleted from SQL.
     pub session_cleanup_secs: u64,
+    /// Also manage KEDA's `keda.sh/v1alpha1` ScaledObjects as Swell's own (a cluster moves
+    /// from KEDA by stopping KEDA, no manifest edited). Swell refuses to start while KEDA's
+    /// operator holds its leader lease.
+    pub keda_compat: bool,
 }
 
 impl Default for Config {
@@ -94,6 +99,7 @@ impl Default for Config {
             cookie_secure: false,
             session_ttl_secs: 43_200,
             session_cleanup_secs: 300,
+            keda_compat: false,
         }
     }
 }
@@ -126,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
             .field("metrics_api_bind", &self.metrics_api_bind)
             .field("leader_election", &self.leader_election)
+            .field("keda_compat", &self.keda_compat)
             .field("instance", &self.instance)
             .field("previous_secret_keys", &self.previous_secret_keys.iter().map(|_| "***").collect::<Vec<_>>())
             .field("public_url", &self.public_url)

@@ -124,12 +124,16 @@ enum Command {
     ///
     /// Example: swell replay --trace requests.csv --value-column requests --object so.yaml --tune --out plots/
     Replay(replay_cli::ReplayArgs),
-    /// Write Swell's CustomResourceDefinitions as YAML (one file each).
+    /// Write Swell's CustomResourceDefinitions as YAML (one file each); with --keda, the same
+    /// types in KEDA's group keda.sh, for compatibility mode on a cluster without KEDA's CRDs.
     ///
-    /// Example: swell crdgen --out deploy/crds
+    /// Example: swell crdgen --out deploy/crds; swell crdgen --keda --out deploy/crds-keda
     Crdgen {
         #[arg(long, default_value = "deploy/crds")]
         out: PathBuf,
+        /// Generate keda.sh/v1alpha1 CRDs instead of swell.dev/v1alpha1 ones.
+        #[arg(long)]
+        keda: bool,
     },
     /// Print a completion script for a shell (bash, zsh, fish, elvish or powershell).
     ///
@@ -263,8 +267,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         }
         return Ok(Ok(()));
     }
-    if let Command::Crdgen { out } = &command {
-        clusters::crdgen(out)?;
+    if let Command::Crdgen { out, keda } = &command {
+        clusters::crdgen(out, *keda)?;
         return Ok(Ok(()));
     }
     let db = match engine::store::connect(&config.database_url).await {

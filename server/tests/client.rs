@@ -1,5 +1,5 @@
 //! The client commands (`swell login`, `get`, `describe`, `apply`, `delete`, `override`,
-//! `pause`, `resume`, `models`, `context`) end to end against a running `swell demo`, through
+//! `pause`, `resume`, `models`, `context`, `watch`, `import-keda`) end to end against a running `swell demo`, through
 //! the server functions over HTTP: outputs parsed back, exit codes (0 ok, 1 error, 2 usage,
 //! 3 not found, 4 refused), the config file's permissions.
 
@@ -188,12 +188,87 @@ fn the_cli_drives_a_running_swell_through_the_server_functions() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("scaledobject shop/cli-made applied"), "{out}");
     assert!(ok(d, &["get", "so"]).contains("cli-made"));
+
+    // watch: the object's changes as JSON lines, until it is deleted (then exit 0).
+    let mut watch = swell(d)
+        .env("XDG_CONFIG_HOME", d.join("cfg"))
+        .args(["watch", "so", "shop/cli-made", "-o", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(watch.stdout.take().unwrap()));
+    let first: serde_json::Value = serde_json::from_str(&lines.next().expect("a first line").unwrap()).unwrap();
+    assert_eq!(first["object"]["name"], "cli-made", "{first}");
     ok(d, &["delete", "so", "shop/cli-made"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "watch did not end when the object was deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success() && err.contains("scaledobject shop/cli-made was deleted"), "{status} {err}");
     assert!(!ok(d, &["get", "so"]).contains("cli-made"));
+    let (code, _, err) = cli(d, &["watch", "so", "nope"], "");
+    assert_eq!(code, 3, "{err}");
+
+    // A KEDA manifest is translated on the fly; one with a field Swell cannot take applies
+    // nothing and names it.
+    let keda = MANIFEST.replace("swell.dev/v1alpha1", "keda.sh/v1alpha1").replace("cli-made", "from-keda");
+    let (code, out, err) = cli(d, &["apply", "-f", "-"], &keda);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("scaledobject shop/from-keda applied"), "{out}");
+    ok(d, &["delete", "so", "shop/from-keda"]);
+    let (code, _, err) = cli(d, &["apply", "-f", "-"], &keda.replace("type: simulated", "type: azure-queue"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("spec.triggers[0].type") && err.contains("azure-queue") && err.contains("nothing was applied"), "{err}");
 
     // a server that is not there: exit 1 naming the URL.
     drop(_demo);
     let (code, _, err) = cli(d, &["get", "so"], "");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(&format!("cannot reach Swell at {url}")), "{err}");
+}
+
+/// `swell import-keda` on a folder: Swell's manifests written, every field reported; a field
+/// Swell cannot take is reported with the reason (and `--strict` fails on it).
+#[test]
+fn import_keda_writes_swells_manifests_and_reports_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("keda");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("app.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: rmq}\nstringData: {host: amqp://x}\n---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: rmq, namespace: shop}\nspec:\n  secretTargetRef: [{parameter: host, name: rmq, key: host}]\n  hashiCorpVault: {address: https://vault, authentication: token, secrets: []}\n---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: orders, namespace: shop}\nspec:\n  scaleTargetRef: {name: orders}\n  cooldownPeriod: 60\n  triggers:\n  - type: rabbitmq\n    metadata: {queueName: orders, mode: QueueLength, value: \"20\"}\n    authenticationRef: {name: rmq}\n",
+    )
+    .unwrap();
+    let out = d.join("swell");
+    let (code, stdout, err) = cli(d, &["import-keda", input.to_str().unwrap(), "--out", out.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty(), "the manifests went to --out: {stdout}");
+    let so: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(out.join("scaledobject-shop-orders.yaml")).unwrap()).unwrap();
+    assert_eq!(so["apiVersion"], "swell.dev/v1alpha1");
+    assert_eq!(so["spec"]["triggers"][0]["metadata"]["queueName"], "orders");
+    let ta: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(out.join("triggerauthentication-shop-rmq.yaml")).unwrap()).unwrap();
+    assert!(ta["spec"].get("hashiCorpVault").is_none() && ta["spec"]["secretTargetRef"][0]["key"] == "host", "{ta}");
+    assert!(err.contains("ScaledObject shop/orders:") && err.contains("nothing lost"), "{err}");
+    assert!(err.contains("spec.hashiCorpVault") && err.contains("dropped") && err.contains("no such field"), "{err}");
+    // The report as JSON, every field; --strict fails on the dropped one.
+    let (code, _, err) = cli(d, &["import-keda", input.to_str().unwrap(), "--all", "-o", "json", "--strict"], "");
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(err.trim_end().rsplit_once("\nswell:").map_or(err.as_str(), |(r, _)| r)).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let orders = report.as_array().unwrap().iter().find(|o| o["object"] == "shop/orders" && o["kind"] == "ScaledObject").unwrap();
+    assert!(orders["fields"].as_array().unwrap().iter().any(|f| f["path"] == "spec.cooldownPeriod" && f["outcome"] == "kept"), "{orders}");
+    // Not KEDA's: a usage error naming the field.
+    let (code, _, err) = cli(d, &["import-keda", "-"], "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {namespace: x}\nspec: {}\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("metadata.name"), "{err}");
 }

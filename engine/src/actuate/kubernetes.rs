@@ -106,6 +106,11 @@ impl KubeCluster {
         }
     }
 
+    /// The plural resource name of a target kind (`deployments`), through discovery.
+    pub async fn plural(&self, target: &ScaleTargetRef) -> Option<String> {
+        self.resource(target).await.ok().map(|ar| ar.plural)
+    }
+
     /// The API resource of a target kind, resolved once through discovery.
     async fn resource(&self, target: &ScaleTargetRef) -> Result<ApiResource> {
         let key = (target.api_version.clone(), target.kind.clone());
@@ -255,9 +260,9 @@ impl KubeCluster {
             .map_err(|e| Error::Actuation { target: format!("{}/{namespace}/{name}", self.name), message: short(&e) })
     }
 
-    /// The name of an HPA in `namespace` that scales `target` and that Swell did not make
-    /// (no `managed-by: swell` label), or that Swell made for another object than `own`.
-    pub async fn foreign_hpa(&self, namespace: &str, target: &ScaleTargetRef, own: &str) -> Result<Option<String>> {
+    /// The name of an HPA in `namespace` that scales `target` and that was not made for this
+    /// object (`own` is its HPA's name, `owner_uid` the object's uid in the cluster).
+    pub async fn foreign_hpa(&self, namespace: &str, target: &ScaleTargetRef, own: &str, owner_uid: Option<&str>) -> Result<Option<String>> {
         let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
         let list = api
             .list(&Default::default())
@@ -270,7 +275,10 @@ impl KubeCluster {
                 return None;
             }
             let ours = h.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|m| m == FIELD_MANAGER);
-            (!(ours && name == own)).then_some(name)
+            // Made for this very object (its owner is the object), by Swell or by KEDA before
+            // it: KEDA's `keda-hpa-<name>` of a keda.sh object is taken over in place.
+            let owned = owner_uid.is_some_and(|uid| h.metadata.owner_references.iter().flatten().any(|o| o.uid == uid));
+            (!((ours || owned) && name == own)).then_some(name)
         }))
     }
 

@@ -78,7 +78,7 @@ impl Engine {
             // Never take over an HPA someone else made unless told to (KEDA's validation and
             // its transfer-hpa-ownership annotation).
             let hpa = crate::actuate::hpa_name(&obj.stored.name, spec);
-            if let Some(other) = kube.foreign_hpa(&obj.stored.namespace, &spec.scale_target_ref, &hpa).await? {
+            if let Some(other) = kube.foreign_hpa(&obj.stored.namespace, &spec.scale_target_ref, &hpa, obj.extras.owner.as_ref().map(|o| o.uid.as_str())).await? {
                 let transferable = other == hpa && obj.extras.pause.transfer_hpa_ownership;
                 if !transferable {
                     return Err(Error::invalid(

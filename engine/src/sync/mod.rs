@@ -1,30 +1,36 @@
 //! Cluster sync: a watcher per registered cluster mirrors `swell.dev/v1alpha1` ScaledObjects
-//! into SQL (`origin = cluster`) and the engine, keeps a finalizer on them so that deleting
-//! one removes Swell's HPA and stops actuation first, and writes Swell's status, conditions
-//! and events back.
+//! (and, with `keda_compat`, KEDA's `keda.sh/v1alpha1` ones) into SQL (`origin = cluster`) and
+//! the engine, keeps a finalizer on them so that deleting one removes Swell's HPA and stops
+//! actuation first, and writes the status, conditions and events back.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ObjectMeta;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 mod auth_watch;
+mod group;
 mod jobs;
+mod status;
+
+pub use group::Group;
+pub use status::status_of;
 
 use crate::actuate::KubeCluster;
 use crate::crd::{Condition, ScaledObjectStatus};
 use crate::decide::Pause;
-use crate::spec::ScaledObject;
-use crate::{Engine, Error, ObjectExtras, ObjectView, Result, store};
+use crate::spec::ScaledObjectSpec;
+use crate::{Engine, Error, ObjectExtras, Result, store};
 
 /// The finalizer Swell keeps on every ScaledObject it manages.
 pub const FINALIZER: &str = "swell.dev/finalizer";
@@ -59,7 +65,9 @@ struct Shared {
     /// reads) and when: an event that changes neither (a status patch) is not a change.
     reconciled: Mutex<HashMap<Key, (Desired, std::time::Instant)>>,
     /// The last version of each object seen, to reconcile it again when its credentials change.
-    latest: Mutex<HashMap<Key, ScaledObject>>,
+    latest: Mutex<HashMap<Key, (Group, DynamicObject)>>,
+    /// Which API group each object name belongs to (one name, one object per namespace).
+    groups: Mutex<HashMap<Key, Group>>,
     /// What each object's credentials were read from, watched.
     auth: auth_watch::AuthWatch,
     /// Deletions being finished (forgotten, finalizer off) at once.
@@ -77,13 +85,22 @@ struct Desired {
 }
 
 impl Desired {
-    fn of(so: &ScaledObject) -> Self {
+    fn of(meta: &ObjectMeta) -> Self {
         let steering = |k: &str| k.starts_with("autoscaling.keda.sh/") || k.starts_with("scaledobject.keda.sh/") || k.starts_with("swell.dev/");
         Desired {
-            generation: so.meta().generation,
-            annotations: so.annotations().iter().filter(|(k, _)| steering(k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            generation: meta.generation,
+            annotations: meta.annotations.iter().flatten().filter(|(k, _)| steering(k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }
+}
+
+/// How a cluster's sync runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncOptions {
+    /// How often changed statuses are written.
+    pub status_every: Duration,
+    /// Also manage KEDA's `keda.sh/v1alpha1` ScaledObjects (KEDA's own operator stopped).
+    pub keda_compat: bool,
 }
 
 /// A rejected object is tried again on an event at most this often even when its spec did
@@ -92,7 +109,12 @@ const RETRY_REJECTED: Duration = Duration::from_secs(30);
 
 /// Registers `cluster` with the engine and keeps it in sync until `shutdown`: the watcher
 /// and the status writer (every `status_every`).
-pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, status_every: Duration, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, status_every: Duration, shutdown: watch::Receiver<bool>) -> Result<()> {
+    run_with(engine, cluster, tenant, SyncOptions { status_every, keda_compat: false }, shutdown).await
+}
+
+/// [`run`] with every option.
+pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, options: SyncOptions, mut shutdown: watch::Receiver<bool>) -> Result<()> {
     store::ensure_tenant(engine.db(), &tenant, &tenant).await?;
     store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
     engine.add_cluster(cluster.clone());
@@ -107,50 +129,70 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
         recorder,
         reconciled: Mutex::default(),
         latest: Mutex::default(),
+        groups: Mutex::default(),
         auth,
         deletions: tokio::sync::Semaphore::new(CONCURRENT_DELETIONS),
     });
-    let writer = tokio::spawn(write_status(shared.clone(), status_every, shutdown.clone()));
+    let writer = tokio::spawn(status::write_status(shared.clone(), options.status_every, shutdown.clone()));
     let jobs = tokio::spawn(jobs::watch_scaled_jobs(shared.clone(), shutdown.clone()));
-    let api: Api<ScaledObject> = Api::all(shared.cluster.client().clone());
-    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
-    let mut seen: HashSet<Key> = HashSet::new();
+    let groups: Vec<Group> = if options.keda_compat { vec![Group::Swell, Group::Keda] } else { vec![Group::Swell] };
+    let streams = groups.iter().map(|&g| {
+        let api: Api<DynamicObject> = Api::all_with(shared.cluster.client().clone(), &g.resource());
+        watcher::watcher(api, watcher::Config::default()).default_backoff().map(move |e| (g, e)).boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    // Per group, the objects the cluster has; vanished ones are forgotten once every group
+    // has listed (a group that has not yet listed must not make the other's objects vanish).
+    let mut seen: HashMap<Group, HashSet<Key>> = HashMap::new();
+    let mut listed: HashSet<Group> = HashSet::new();
     loop {
         let event = tokio::select! {
-            e = events.try_next() => e,
+            e = events.next() => e,
             Some(source) = auth_changes.recv() => {
                 // Credentials changed: reconcile exactly the objects that read them.
                 for k in shared.auth.readers(&source) {
-                    let so = shared.latest.lock().expect("latest lock").get(&k).cloned();
-                    if let Some(so) = so {
+                    let latest = shared.latest.lock().expect("latest lock").get(&k).cloned();
+                    if let Some((g, obj)) = latest {
                         tracing::info!(cluster = %shared.cluster.name, object = %k.1, "credentials changed; rebuilding its scalers");
                         shared.reconciled.lock().expect("reconciled lock").remove(&k);
-                        shared.applied(so).await;
+                        shared.applied(g, obj).await;
                     }
                 }
                 continue;
             }
             _ = shutdown.changed() => break,
         };
+        let Some((g, event)) = event else { break };
         match event {
-            Ok(Some(Event::Init)) => seen.clear(),
-            Ok(Some(Event::InitApply(so))) => {
-                seen.insert(key(&so));
-                shared.applied(so).await;
+            Ok(Event::Init) => seen.entry(g).or_default().clear(),
+            Ok(Event::InitApply(obj)) => {
+                seen.entry(g).or_default().insert(group::key_of(&obj.metadata));
+                shared.applied(g, obj).await;
             }
-            Ok(Some(Event::InitDone)) => shared.forget_missing(&seen).await,
-            Ok(Some(Event::Apply(so))) => {
+            Ok(Event::InitDone) => {
+                listed.insert(g);
+                if listed.len() == groups.len() {
+                    let all: HashSet<Key> = seen.values().flatten().cloned().collect();
+                    shared.forget_missing(&all).await;
+                }
+            }
+            Ok(Event::Apply(obj)) => {
                 shared.engine.sync_error(&shared.cluster.name, None);
-                shared.applied(so).await
+                seen.entry(g).or_default().insert(group::key_of(&obj.metadata));
+                shared.applied(g, obj).await
             }
-            Ok(Some(Event::Delete(so))) => {
-                shared.reconciled.lock().expect("reconciled lock").remove(&key(&so));
-                shared.gone(&key(&so)).await
+            Ok(Event::Delete(obj)) => {
+                let k = group::key_of(&obj.metadata);
+                seen.entry(g).or_default().remove(&k);
+                // The other group's object of that name (refused as a duplicate) stays.
+                if shared.group_of(&k) == g {
+                    shared.reconciled.lock().expect("reconciled lock").remove(&k);
+                    shared.gone(&k).await
+                }
             }
-            Ok(None) => break,
             Err(e) => {
-                tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledObject watch failed; retrying");
-                shared.engine.sync_error(&shared.cluster.name, Some(format!("watching ScaledObjects: {e}")));
+                tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledObject watch failed; retrying");
+                shared.engine.sync_error(&shared.cluster.name, Some(format!("watching {} ScaledObjects: {e}", g.label())));
             }
         }
     }
@@ -159,23 +201,51 @@ pub async fn run(engine: Engine, cluster: Arc<KubeCluster>, tenant: String, stat
     Ok(())
 }
 
-fn key(so: &ScaledObject) -> Key {
-    (so.namespace().unwrap_or_default(), so.name_any())
-}
-
 impl Shared {
     fn actor(&self) -> String {
         format!("cluster:{}", self.cluster.name)
     }
 
-    async fn applied(self: &Arc<Self>, so: ScaledObject) {
-        let k = key(&so);
-        if let Some(uid) = so.uid() {
-            self.uids.lock().expect("uids lock").insert(k.clone(), uid);
+    fn api(&self, group: Group, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.cluster.client().clone(), namespace, &group.resource())
+    }
+
+    /// The group an object name was last seen in (Swell's when unknown).
+    fn group_of(&self, k: &Key) -> Group {
+        self.groups.lock().expect("groups lock").get(k).copied().unwrap_or(Group::Swell)
+    }
+
+    async fn applied(self: &Arc<Self>, group: Group, obj: DynamicObject) {
+        let k = group::key_of(&obj.metadata);
+        let meta = obj.metadata.clone();
+        // One name, one object: the second of a swell.dev and a keda.sh twin is refused.
+        let twin = {
+            let mut groups = self.groups.lock().expect("groups lock");
+            match groups.get(&k) {
+                Some(&other) if other != group && self.latest.lock().expect("latest lock").contains_key(&k) => Some(other),
+                _ => {
+                    groups.insert(k.clone(), group);
+                    None
+                }
+            }
+        };
+        if let Some(other) = twin {
+            let message = format!("a {} ScaledObject {}/{} is already managed by Swell; remove one of the two", other.label(), k.0, k.1);
+            tracing::warn!(cluster = %self.cluster.name, object = %k.1, "{message}");
+            let api = self.api(group, &k.0);
+            let status = ScaledObjectStatus { conditions: vec![Condition::new("Ready", false, "DuplicateName", message)], ..Default::default() };
+            if self.cluster.fence().holds() {
+                let _ = api.patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&group.status_patch(&status, None, None))).await;
+            }
+            return;
         }
-        let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
-        let has_finalizer = so.finalizers().iter().any(|f| f == FINALIZER);
-        if so.meta().deletion_timestamp.is_some() {
+        if let Some(uid) = &meta.uid {
+            self.uids.lock().expect("uids lock").insert(k.clone(), uid.clone());
+        }
+        let api = self.api(group, &k.0);
+        let has_finalizer = meta.finalizers.iter().flatten().any(|f| f == FINALIZER);
+        if meta.deletion_timestamp.is_some() {
+            let has_finalizer = meta.finalizers.iter().flatten().any(|f| group.finalizers().contains(&f.as_str()));
             // Stop polling and actuating at once, leader or not. Forgetting the object and
             // (the leader) taking the finalizer off run beside the watch, a few at a time, so
             // a thousand deletions at once do not queue behind each other's requests.
@@ -183,7 +253,7 @@ impl Shared {
             if let Some(view) = self.engine.find(&self.cluster.name, &k.0, &k.1) {
                 self.engine.stop_polling(view.id);
             }
-            let (this, uid) = (self.clone(), so.uid());
+            let (this, uid) = (self.clone(), meta.uid.clone());
             tokio::spawn(async move {
                 let _permit = this.deletions.acquire().await;
                 // Re-created under the same name meanwhile: the new object is not to go.
@@ -192,12 +262,12 @@ impl Shared {
                 }
                 this.gone(&k).await;
                 if has_finalizer && this.cluster.fence().holds() {
-                    this.remove_finalizer(&api, &k.1).await;
+                    this.remove_finalizer(group, &api, &k.1).await;
                 }
             });
             return;
         }
-        let desired = Desired::of(&so);
+        let desired = Desired::of(&meta);
         let unchanged = {
             let reconciled = self.reconciled.lock().expect("reconciled lock");
             let rejected = self.rejected.lock().expect("rejected lock").contains_key(&k);
@@ -208,59 +278,67 @@ impl Shared {
         }
         self.reconciled.lock().expect("reconciled lock").insert(k.clone(), (desired, std::time::Instant::now()));
         if !has_finalizer && self.cluster.fence().holds() {
-            let mut finalizers = so.finalizers().to_vec();
+            let mut finalizers = meta.finalizers.clone().unwrap_or_default();
             finalizers.push(FINALIZER.into());
-            let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": so.resource_version()}});
+            let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
             if let Err(e) = api.patch(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 tracing::warn!(object = %k.1, error = %e, "adding the finalizer failed");
             }
         }
-        self.latest.lock().expect("latest lock").insert(k.clone(), so.clone());
-        let annotations: BTreeMap<String, String> = so.annotations().clone();
-        let mut sources = std::collections::BTreeSet::new();
-        let env = crate::auth::EnvFrom::Target(&so.spec);
-        let auth = crate::auth::resolve_tracked(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec.triggers, env, &mut sources).await;
-        self.auth.read_from(&k, sources);
-        let result = match (Pause::from_annotations(&annotations), auth) {
-            (Err(e), _) | (_, Err(e)) => Err(e),
-            (Ok(pause), Ok(auth_params)) => {
-                let owner = so.uid().map(|uid| OwnerReference {
-                    api_version: ScaledObject::api_version(&()).into(),
-                    kind: ScaledObject::kind(&()).into(),
-                    name: k.1.clone(),
-                    uid,
-                    controller: Some(true),
-                    block_owner_deletion: None,
-                });
-                let last_active = so
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.last_active_time.as_deref())
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                let tenant = self.tenant_for(&k.0).await;
-                self.engine
-                    .apply_with(&tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec.clone(), &self.actor(), ObjectExtras { pause, owner, auth_params, last_active })
-                    .await
+        self.latest.lock().expect("latest lock").insert(k.clone(), (group, obj.clone()));
+        let read = group.read(obj);
+        let result = match read.object {
+            Err(message) => Err((Error::invalid(format!("{} ScaledObject", group.label()), message), None)),
+            Ok(so) => {
+                let annotations: BTreeMap<String, String> = meta.annotations.clone().unwrap_or_default();
+                let mut sources = std::collections::BTreeSet::new();
+                let env = crate::auth::EnvFrom::Target(&so.spec);
+                let auth = crate::auth::resolve_tracked(self.cluster.client(), &k.0, self.cluster.namespace(), &so.spec.triggers, env, &mut sources).await;
+                self.auth.read_from(&k, sources);
+                match (Pause::from_annotations(&annotations), auth) {
+                    (Err(e), _) | (_, Err(e)) => Err((e, Some(so.spec))),
+                    (Ok(pause), Ok(auth_params)) => {
+                        let owner = meta.uid.clone().map(|uid| OwnerReference {
+                            api_version: group.api_version().into(),
+                            kind: "ScaledObject".into(),
+                            name: k.1.clone(),
+                            uid,
+                            controller: Some(true),
+                            block_owner_deletion: None,
+                        });
+                        let last_active = so
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.last_active_time.as_deref())
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&chrono::Utc));
+                        let tenant = self.tenant_for(&k.0).await;
+                        let spec = so.spec.clone();
+                        self.engine
+                            .apply_with(&tenant, &self.cluster.name, &k.0, &k.1, "cluster", so.spec, &self.actor(), ObjectExtras { pause, owner, auth_params, last_active })
+                            .await
+                            .map_err(|e| (e, Some(spec)))
+                    }
+                }
             }
         };
         match result {
             Ok(_) => {
                 self.rejected.lock().expect("rejected lock").remove(&k);
             }
-            Err(e) => {
+            Err((e, spec)) => {
                 tracing::warn!(cluster = %self.cluster.name, object = %k.1, error = %e, "ScaledObject rejected");
                 self.engine.sync_error(&self.cluster.name, Some(format!("ScaledObject {}/{} rejected: {e}", k.0, k.1)));
                 let message = e.to_string();
                 let newly = self.rejected.lock().expect("rejected lock").insert(k.clone(), message.clone()) != Some(message.clone());
                 if newly {
                     let status = ScaledObjectStatus {
-                        target: Some(format!("{}/{}", so.spec.scale_target_ref.kind, so.spec.scale_target_ref.name)),
+                        target: spec.as_ref().map(|s| format!("{}/{}", s.scale_target_ref.kind, s.scale_target_ref.name)),
                         conditions: vec![Condition::new("Ready", false, "InvalidSpec", message.clone())],
-                        observed_generation: so.meta().generation,
+                        observed_generation: meta.generation,
                         ..Default::default()
                     };
-                    self.patch_status(&k, &status).await;
+                    self.patch_status(&k, &status, spec.as_ref()).await;
                     self.event(&k, EventType::Warning, "ScaledObjectCheckFailed", &message).await;
                 }
             }
@@ -269,7 +347,7 @@ impl Shared {
 
     /// Takes Swell's finalizer off a deleted object, re-reading it after a conflict (a
     /// thousand deletions at once race their own status writes) until it is off or gone.
-    async fn remove_finalizer(&self, api: &Api<ScaledObject>, name: &str) {
+    async fn remove_finalizer(&self, group: Group, api: &Api<DynamicObject>, name: &str) {
         for attempt in 1..=8u32 {
             let so = match api.get_opt(name).await {
                 Ok(Some(so)) => so,
@@ -280,7 +358,7 @@ impl Shared {
                     continue;
                 }
             };
-            let rest: Vec<&String> = so.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+            let rest: Vec<&String> = so.finalizers().iter().filter(|f| !group.finalizers().contains(&f.as_str())).collect();
             if rest.len() == so.finalizers().len() {
                 return;
             }
@@ -314,6 +392,7 @@ impl Shared {
     async fn gone(&self, k: &Key) {
         self.rejected.lock().expect("rejected lock").remove(k);
         self.latest.lock().expect("latest lock").remove(k);
+        self.groups.lock().expect("groups lock").remove(k);
         self.auth.forget(k);
         if let Some(view) = self.engine.find(&self.cluster.name, &k.0, &k.1) {
             if let Err(e) = self.engine.remove(&view.tenant, view.id, &self.actor()).await {
@@ -338,13 +417,17 @@ impl Shared {
         }
     }
 
-    async fn patch_status(&self, k: &Key, status: &ScaledObjectStatus) -> bool {
+    async fn patch_status(&self, k: &Key, status: &ScaledObjectStatus, spec: Option<&ScaledObjectSpec>) -> bool {
         if !self.cluster.fence().holds() {
             return false;
         }
-        let api: Api<ScaledObject> = Api::namespaced(self.cluster.client().clone(), &k.0);
-        let patch = serde_json::json!({ "status": status });
-        match api.patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        let group = self.group_of(k);
+        let plural = match (group, spec) {
+            (Group::Keda, Some(spec)) => self.cluster.plural(&spec.scale_target_ref).await,
+            _ => None,
+        };
+        let patch = group.status_patch(status, spec, plural);
+        match self.api(group, &k.0).patch_status(&k.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => true,
             // Deleted meanwhile (its finalizer just came off): nothing left to write to.
             Err(kube::Error::Api(e)) if e.code == 404 => false,
@@ -362,8 +445,8 @@ impl Shared {
         }
         let uid = self.uids.lock().expect("uids lock").get(k).cloned();
         let reference = ObjectReference {
-            api_version: Some(ScaledObject::api_version(&()).into()),
-            kind: Some(ScaledObject::kind(&()).into()),
+            api_version: Some(self.group_of(k).api_version().into()),
+            kind: Some("ScaledObject".into()),
             name: Some(k.1.clone()),
             namespace: Some(k.0.clone()),
             uid,
@@ -385,113 +468,3 @@ impl Shared {
     }
 }
 
-/// The status Swell reports for an object the engine runs: KEDA's fields, and conditions
-/// that each say what is true with a reason and a message.
-pub fn status_of(view: &ObjectView) -> ScaledObjectStatus {
-    let spec = view.spec.as_deref();
-    let rule = view.last_rule.as_deref().unwrap_or("");
-    let ready = match (&view.error, view.phase.as_str()) {
-        (None, _) if view.warnings.is_empty() => Condition::new("Ready", true, "ScaledObjectReady", "ScaledObject is defined correctly and is ready for scaling"),
-        (None, _) => Condition::new("Ready", true, "ScaledObjectReady", view.warnings.join("; ")),
-        (Some(e), "Active") => Condition { status: "Unknown".into(), ..Condition::new("Ready", false, "PartialTriggerError", format!("Some triggers are not working correctly: {e}")) },
-        (Some(e), _) if rule == "scaler_error_hold" || rule == "fallback" => Condition::new("Ready", false, "TriggerError", format!("Triggers are not working correctly: {e}")),
-        (Some(e), _) => Condition::new("Ready", false, "ScaledObjectCheckFailed", e.clone()),
-    };
-    let active = match view.phase.as_str() {
-        "Active" => Condition::new("Active", true, "ScalerActive", "Scaling is performed because triggers are active"),
-        "CoolingDown" => Condition::new("Active", false, "ScalerCooldown", "Scaler cooling down because triggers are not active"),
-        _ => Condition::new("Active", false, "ScalerNotActive", "Scaling is not performed because triggers are not active"),
-    };
-    let fallback = if rule == "fallback" {
-        Condition::new("Fallback", true, "FallbackExists", "At least one trigger is falling back on this scaled object")
-    } else if spec.is_some_and(|s| s.fallback.is_some()) {
-        Condition::new("Fallback", false, "NoFallbackFound", "No fallbacks are active on this scaled object")
-    } else {
-        Condition::new("Fallback", false, "FallbackNotConfigured", "spec.fallback is not set: a failing trigger holds the replicas")
-    };
-    let paused = if view.phase == "Paused" {
-        Condition::new("Paused", true, "ScaledObjectPaused", view.override_.clone().or_else(|| view.last_decision.clone()).unwrap_or_else(|| "ScaledObject is paused".into()))
-    } else {
-        Condition::new("Paused", false, "ScaledObjectUnpaused", "ScaledObject is not paused")
-    };
-    let health = view
-        .health
-        .iter()
-        .map(|(metric, n)| (metric.clone(), crate::crd::HealthStatus { number_of_failures: *n as i32, status: if *n > 0 { "Failing" } else { "Happy" }.into() }))
-        .collect();
-    let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
-    ScaledObjectStatus {
-        target: Some(view.target.clone()),
-        scale_target_kind: view.target.split('/').next().map(str::to_string),
-        current_replicas: view.current_replicas,
-        desired_replicas: view.desired_replicas,
-        last_decision: view.last_decision.clone(),
-        last_active_time: view.last_active.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        health,
-        original_replica_count: view.original_replicas,
-        external_metric_names: view.external.keys().cloned().collect(),
-        hpa_name: spec.filter(|s| s.actuation == crate::spec::Actuation::Hpa).map(|s| crate::actuate::hpa_name(&view.name, s)),
-        triggers_types: spec.and_then(|s| join(s.triggers.iter().map(|t| t.trigger_type.clone()).collect())),
-        authentications_types: spec.and_then(|s| join(s.triggers.iter().filter_map(|t| t.authentication_ref.as_ref().map(|r| r.name.clone())).collect())),
-        conditions: vec![ready, active, fallback, paused],
-        ..Default::default()
-    }
-}
-
-/// Writes each object's status when it changes, with an event when it turns active,
-/// inactive or starts failing.
-async fn write_status(shared: Arc<Shared>, every: Duration, mut shutdown: watch::Receiver<bool>) {
-    let mut written: HashMap<Key, ScaledObjectStatus> = HashMap::new();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let views = shared.engine.cluster_objects(&shared.cluster.name);
-        let live: HashSet<Key> = views.iter().map(|v| (v.namespace.clone(), v.name.clone())).collect();
-        written.retain(|k, _| live.contains(k));
-        for view in views {
-            if view.last_decision_at.is_none() && view.error.is_none() {
-                continue; // not polled yet
-            }
-            let k = (view.namespace.clone(), view.name.clone());
-            if shared.rejected.lock().expect("rejected lock").contains_key(&k) {
-                continue;
-            }
-            let mut status = status_of(&view);
-            let before = written.get(&k);
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            for c in &mut status.conditions {
-                let prev = before.and_then(|b| b.conditions.iter().find(|p| p.type_ == c.type_));
-                c.last_transition_time = match prev {
-                    Some(p) if p.status == c.status => p.last_transition_time.clone(),
-                    _ => Some(now.clone()),
-                };
-            }
-            if before == Some(&status) {
-                continue;
-            }
-            let was_active = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Active")).map(|c| c.status == "True");
-            let is_active = view.phase == "Active";
-            let was_error = before.and_then(|b| b.conditions.iter().find(|c| c.type_ == "Ready")).is_some_and(|c| c.status == "False");
-            // KEDA: Deactivated when the target is taken to zero (or idle), not when cooldown starts.
-            // Idle is the phase of a target at zero (or its idle count); the status writer may
-            // run less often than polls, so the drop is read from the last written status.
-            let deactivated = view.phase == "Idle" && before.and_then(|b| b.desired_replicas).zip(view.desired_replicas).is_some_and(|(was, now)| now < was);
-            if shared.patch_status(&k, &status).await {
-                if was_active != Some(true) && is_active {
-                    shared.event(&k, EventType::Normal, "ScaleTargetActivated", view.last_decision.as_deref().unwrap_or("")).await;
-                }
-                if deactivated {
-                    shared.event(&k, EventType::Normal, "ScaleTargetDeactivated", view.last_decision.as_deref().unwrap_or("")).await;
-                }
-                if let (Some(e), false) = (&view.error, was_error) {
-                    shared.event(&k, EventType::Warning, "ScaledObjectCheckFailed", e).await;
-                }
-                written.insert(k, status);
-            }
-        }
-    }
-}

@@ -4,9 +4,12 @@
 //! 4 refused.
 
 pub mod contexts;
+mod import;
+mod watch;
 mod objects;
 pub mod output;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -187,6 +190,47 @@ pub enum ClientCommand {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// Translate KEDA manifests (ScaledObject, ScaledJob, TriggerAuthentication,
+    /// ClusterTriggerAuthentication) into Swell's, with a report of every field: kept,
+    /// translated, unsupported (Swell refuses it) or dropped, with the reason. The manifests go
+    /// to stdout (or --out), the report to stderr.
+    ///
+    /// Example: swell import-keda keda/ --out swell/; swell import-keda --from-cluster --kubeconfig ~/.kube/config
+    ImportKeda {
+        /// Files, folders (every .yaml/.yml in them) or - for stdin.
+        paths: Vec<PathBuf>,
+        /// Also read every keda.sh/v1alpha1 object of a cluster.
+        #[arg(long)]
+        from_cluster: bool,
+        /// The cluster's kubeconfig for --from-cluster (default: $KUBECONFIG, ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Write one file per object into this folder instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Report every field, kept ones too.
+        #[arg(long)]
+        all: bool,
+        /// Exit 1 if any field is dropped or unsupported.
+        #[arg(long)]
+        strict: bool,
+        /// The report's format (table on stderr, or json/yaml).
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Follow one ScaledObject live (the dashboard's websocket): a line per change of its
+    /// phase, replicas or metrics, and each decision with its explanation, until Ctrl-C.
+    /// It reconnects after a lost connection; -o json prints each change as one JSON line.
+    ///
+    /// Example: swell watch so shop/orders
+    Watch {
+        #[arg(value_enum)]
+        kind: WatchKind,
+        /// NAME or NAMESPACE/NAME.
+        name: String,
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
     /// Retrain or roll back a predictive ScaledObject's forecast model.
     ///
     /// Example: swell models rollback shop/orders 3
@@ -194,6 +238,13 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+}
+
+/// What `swell watch` follows.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WatchKind {
+    #[value(name = "so", alias = "scaledobject")]
+    So,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +322,8 @@ pub fn run(command: ClientCommand) -> ExitCode {
 pub struct Session {
     pub url: String,
     pub tenant: String,
+    /// The API token (for the websocket of `swell watch`; never printed).
+    token: String,
 }
 
 impl Session {
@@ -285,8 +338,8 @@ impl Session {
         let url = url.trim_end_matches('/').to_string();
         // One server per process: the URL lives as long as the process.
         let _ = leptos::server_fn::client::try_set_server_url(Box::leak(url.clone().into_boxed_str()));
-        app::client::set_token(token);
-        Session { url, tenant }
+        app::client::set_token(token.clone());
+        Session { url, tenant, token }
     }
 
     /// Calls a server function on the server; its error becomes a [`Failure`] by the answer's

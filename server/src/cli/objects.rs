@@ -17,6 +17,13 @@ pub async fn dispatch(command: ClientCommand) -> Result<(), Failure> {
         ClientCommand::Get { kind, name, rule, since, opts } => get(kind, name, rule, since, &opts).await,
         ClientCommand::Describe { name, opts, .. } => describe(&name, &opts).await,
         ClientCommand::Apply { file, opts } => apply(&file, &opts).await,
+        ClientCommand::Watch { name, opts, .. } => {
+            let (s, o) = object(&opts, &name).await?;
+            super::watch::watch(&s, o, opts.output).await
+        }
+        ClientCommand::ImportKeda { paths, from_cluster, kubeconfig, out, all, strict, output } => {
+            super::import::import_keda(super::import::Sources { paths, from_cluster, kubeconfig }, out, all, strict, output).await
+        }
         ClientCommand::Delete { name, opts, .. } => {
             let (s, o) = object(&opts, &name).await?;
             s.call(DeleteObject { tenant: s.tenant.clone(), id: o.id, confirm: o.name.clone() }).await?;
@@ -326,7 +333,18 @@ async fn apply(file: &str, opts: &ClientOpts) -> Result<(), Failure> {
     // Every document is checked before any is applied; each keeps its namespace/name to report.
     let mut checked = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
-        let value: serde_json::Value = serde_saphyr::from_str(&doc).map_err(|e| Failure::Usage(format!("-f {file}: document {}: yaml: {e}", i + 1)))?;
+        let mut value: serde_json::Value = serde_saphyr::from_str(&doc).map_err(|e| Failure::Usage(format!("-f {file}: document {}: yaml: {e}", i + 1)))?;
+        let mut doc = doc;
+        // KEDA's manifests are translated here; one that would lose a field applies nothing.
+        if value.get("apiVersion").and_then(|v| v.as_str()) == Some(engine::keda::KEDA_API_VERSION) {
+            let imported = engine::keda::import(&value).map_err(|e| Failure::Usage(format!("-f {file}: document {}: {e}", i + 1)))?;
+            let lost: Vec<String> = imported.blocking().map(|e| format!("{}: {}", e.path, e.reason)).collect();
+            if !lost.is_empty() {
+                return Err(Failure::Usage(format!("-f {file}: document {}: KEDA fields Swell cannot take (nothing was applied; `swell import-keda {file}` reports every field):\n  {}", i + 1, lost.join("\n  "))));
+            }
+            value = imported.manifest;
+            doc = serde_saphyr::to_string(&value).map_err(|e| Failure::Error(format!("yaml: {e}")))?;
+        }
         let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("(no kind)");
         if kind != "ScaledObject" {
             return Err(Failure::Usage(format!("-f {file}: document {}: kind {kind:?}: only ScaledObjects are applied over the API (nothing was applied); trigger authentication: `swell auth add`", i + 1)));

@@ -142,7 +142,13 @@ pub async fn control_plane() -> (testenv::ControlPlane, kube::Client) {
 /// Registers the control plane as cluster `east` of tenant `team` (`swell cluster add`) and
 /// starts `swell serve` at the log filter `log`.
 pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, log: &str) -> Served {
-    let wait = Duration::from_secs(60);
+    let (dir, db) = register_cluster(cp);
+    serve_registered(dir, db, client, log, &[]).await
+}
+
+/// `swell cluster add east --tenant team` with the control plane's kubeconfig (sealed, the
+/// file removed after); the folder and database URL for `swell serve`.
+pub fn register_cluster(cp: &testenv::ControlPlane) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cp.kubeconfig()).unwrap();
@@ -153,6 +159,13 @@ pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, lo
         .env("SWELL_SECRET_KEY", KEY));
     assert_eq!(code, 0, "{err}");
     std::fs::remove_file(&kubeconfig).unwrap();
+    (dir, db)
+}
+
+/// Starts `swell serve` on a registered cluster with extra environment (`SWELL_*` settings),
+/// serving the external metrics API behind an APIService.
+pub async fn serve_registered(dir: tempfile::TempDir, db: String, client: &kube::Client, log: &str, env: &[(&str, &str)]) -> Served {
+    let wait = Duration::from_secs(60);
     let (port, api_port) = (free_port(), free_port());
     let out = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let serve = Serve(
@@ -160,6 +173,7 @@ pub async fn serve_against(cp: &testenv::ControlPlane, client: &kube::Client, lo
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db, "--log", log])
             .env("SWELL_SECRET_KEY", KEY)
             .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{api_port}"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
