@@ -50,7 +50,7 @@ pub fn template_containers(spec: &ScaledJobSpec) -> Vec<k8s_openapi::api::core::
         .unwrap_or_default()
 }
 
-pub async fn poll_once(cluster: &KubeCluster, sj: &ScaledJob, scalers: &[Box<dyn Scaler>], timeout: Duration) -> Result<JobPoll> {
+pub async fn poll_once(cluster: &KubeCluster, sj: &ScaledJob, owner_api_version: &str, scalers: &[Box<dyn Scaler>], timeout: Duration) -> Result<JobPoll> {
     let spec = &sj.spec;
     let strategy = spec.strategy()?;
     let (namespace, name) = (sj.namespace().unwrap_or_default(), sj.name_any());
@@ -73,7 +73,7 @@ pub async fn poll_once(cluster: &KubeCluster, sj: &ScaledJob, scalers: &[Box<dyn
     let counts = cluster.job_counts(&namespace, &name, &spec.scaling_strategy.pending_pod_conditions).await?;
     let created = decide::jobs_to_create(strategy, active, queue, max_scale, counts.running, counts.pending, min, max);
     if created > 0 {
-        cluster.create_jobs(sj, created).await?;
+        cluster.create_jobs(sj, owner_api_version, created).await?;
     }
     let pruned = cluster.prune_jobs(&namespace, &name, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit).await?;
     let explanation = format!(

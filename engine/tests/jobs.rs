@@ -94,7 +94,7 @@ async fn each_strategy_creates_the_jobs_kedas_formulas_give() {
                 existing_job(&client, &ns, "work", i, i >= pending).await;
             }
             let scalers = scaled_job::build_scalers(&sj.spec, &ctx, "team").unwrap();
-            let poll = scaled_job::poll_once(&cluster, &sj, &scalers, Duration::from_secs(5)).await.unwrap();
+            let poll = scaled_job::poll_once(&cluster, &sj, engine::keda::SWELL_API_VERSION, &scalers, Duration::from_secs(5)).await.unwrap();
             let what = format!("{} with queue {queue}, {running} running, {pending} pending", names[s]);
             assert_eq!((poll.counts.running, poll.counts.pending), (running as i64, pending as i64), "{what}: counts");
             assert_eq!(poll.created, expected[s], "{what}: {}", poll.explanation);

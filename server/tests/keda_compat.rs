@@ -2,7 +2,8 @@
 //! stopping KEDA, with no manifest edited. Swell refuses to start while KEDA's operator holds
 //! its lease; then it manages a `keda.sh` ScaledObject as its own (taking over the HPA KEDA
 //! made), scales its Deployment 0 → N → 0 in `hpa` and in `direct` mode, writes KEDA's status
-//! shape, and on deletion takes off KEDA's finalizer with its own.
+//! shape, and on deletion takes off KEDA's finalizer with its own; a `keda.sh` ScaledJob runs
+//! its Jobs.
 
 mod common;
 
@@ -123,6 +124,34 @@ async fn keda_objects_are_managed_as_swells_own_once_keda_is_stopped() {
     eventually("web scaled to 4 directly", WAIT, || async { (replicas(&client, "shop", "web").await == 4).then_some(()) }).await;
     metric.set(0);
     eventually("web back to 0 directly", WAIT, || async { (replicas(&client, "shop", "web").await == 0).then_some(()) }).await;
+
+    // A keda.sh ScaledJob runs too: Jobs made from its template, owned by KEDA's object.
+    let queue = MetricEndpoint::start(2).await;
+    create_yaml(
+        &client,
+        &format!(
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {{name: work, namespace: shop}}\n\
+             spec:\n  pollingInterval: 1\n  maxReplicaCount: 5\n\
+             \x20 jobTargetRef: {{template: {{spec: {{restartPolicy: Never, containers: [{{name: work, image: registry.invalid/work:1}}]}}}}}}\n\
+             \x20 triggers:\n  - type: metrics-api\n    metadata: {{url: \"{}\", valueLocation: value, targetValue: \"1\"}}\n",
+            queue.url
+        ),
+    )
+    .await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), "shop");
+    let made = eventually("two Jobs for a queue of 2", WAIT, || async {
+        let items = jobs.list(&kube::api::ListParams::default().labels(&format!("{}=work", engine::actuate::LABEL_SCALED_JOB))).await.ok()?.items;
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    let owner = made[0].metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owner.first().map(|o| (o.api_version.as_str(), o.kind.as_str(), o.name.as_str())), Some(("keda.sh/v1alpha1", "ScaledJob", "work")), "{owner:?}");
+    let scaled_jobs = keda_api(&client, "ScaledJob", "scaledjobs");
+    eventually("the keda.sh ScaledJob reads Ready", WAIT, || async {
+        let status = scaled_jobs.get("work").await.ok()?.data.get("status").cloned()?;
+        (condition(&status, "Ready").as_deref() == Some("True")).then_some(())
+    })
+    .await;
 
     // The CLI against this server and cluster: the cluster connected, the object listed.
     let cli = |args: &[&str]| {

@@ -79,8 +79,9 @@ impl KubeCluster {
         Ok(counts)
     }
 
-    /// Creates `count` Jobs from the ScaledJob's template, owned by it.
-    pub async fn create_jobs(&self, sj: &ScaledJob, count: i64) -> Result<()> {
+    /// Creates `count` Jobs from the ScaledJob's template, owned by it (`owner_api_version`:
+    /// Swell's group, or KEDA's for a keda.sh ScaledJob in compatibility mode).
+    pub async fn create_jobs(&self, sj: &ScaledJob, owner_api_version: &str, count: i64) -> Result<()> {
         let (namespace, name) = (sj.namespace().unwrap_or_default(), sj.name_any());
         self.fenced(&format!("{}/{namespace}/ScaledJob/{name}", self.name))?;
         let mut spec = sj.spec.job_target_ref.clone();
@@ -90,7 +91,10 @@ impl KubeCluster {
             *labels = serde_json::json!({});
         }
         labels[LABEL_SCALED_JOB] = name.clone().into();
-        let owner = sj.controller_owner_ref(&());
+        let owner = sj.controller_owner_ref(&()).map(|mut o| {
+            o.api_version = owner_api_version.into();
+            o
+        });
         let labels: BTreeMap<String, String> =
             [(LABEL_SCALED_JOB.to_string(), name.clone()), ("app.kubernetes.io/managed-by".to_string(), "swell".to_string())].into();
         let api = self.jobs_api(&namespace);

@@ -36,6 +36,35 @@ impl Group {
         }
     }
 
+    /// The group's ScaledJob resource.
+    pub fn job_resource(self) -> ApiResource {
+        match self {
+            Group::Swell => ApiResource::erase::<crate::crd::ScaledJob>(&()),
+            Group::Keda => ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(keda::KEDA_GROUP, "v1alpha1", "ScaledJob"), "scaledjobs"),
+        }
+    }
+
+    /// A watched ScaledJob as Swell's, its metadata as the cluster has it (uid, annotations).
+    pub fn read_job(self, obj: DynamicObject) -> Result<crate::crd::ScaledJob, String> {
+        let mut doc = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+        doc["apiVersion"] = self.api_version().into();
+        doc["kind"] = "ScaledJob".into();
+        if self == Group::Keda {
+            let imported = keda::import(&doc).map_err(|e| e.to_string())?;
+            if let Some(lost) = imported.blocking().next() {
+                return Err(format!("{}: {}", lost.path, lost.reason));
+            }
+            let last_active = doc.pointer("/status/lastActiveTime").cloned();
+            doc = imported.manifest;
+            if let Some(t) = last_active {
+                doc["status"] = json!({ "lastActiveTime": t });
+            }
+        }
+        let mut sj: crate::crd::ScaledJob = serde_json::from_value(doc).map_err(|e| format!("spec: {e}"))?;
+        sj.metadata = obj.metadata;
+        Ok(sj)
+    }
+
     /// The finalizers Swell takes off a deleted object: its own, and on KEDA's objects KEDA's
     /// too (KEDA is stopped; Swell has done the cleanup KEDA's finalizer stands for).
     pub fn finalizers(self) -> &'static [&'static str] {

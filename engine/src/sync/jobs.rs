@@ -1,4 +1,4 @@
-//! ScaledJobs of one cluster: mirrored into SQL, one polling loop each (KEDA's strategies in
+//! ScaledJobs of one cluster (`swell.dev`, and `keda.sh` in compatibility mode): mirrored into SQL, one polling loop each (KEDA's strategies in
 //! `scaled_job`), with pause annotations, trigger authentication, status, events and metrics
 //! as for ScaledObjects.
 
@@ -6,15 +6,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, Patch, PatchParams};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::ResourceExt;
 use tokio::sync::watch;
 
-use super::{Key, Shared};
+use super::{Group, Key, Shared};
 use crate::crd::{Condition, ScaledJob, ScaledJobStatus};
 use crate::decide::Pause;
 use crate::{Error, store};
@@ -24,12 +24,20 @@ fn steering_annotations(sj: &ScaledJob) -> BTreeMap<String, String> {
     sj.annotations().iter().filter(|(k, _)| k.starts_with("autoscaling.keda.sh/") || k.starts_with("swell.dev/")).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// The ScaledJobs of the cluster: mirrored into SQL, one polling task each.
-pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let api: Api<ScaledJob> = Api::all(shared.cluster.client().clone());
-    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
-    let mut loops: HashMap<Key, ((crate::crd::ScaledJobSpec, BTreeMap<String, String>), tokio::task::JoinHandle<()>)> = HashMap::new();
-    let mut seen: HashSet<Key> = HashSet::new();
+/// The ScaledJobs of the cluster (Swell's, and KEDA's in compatibility mode): mirrored into
+/// SQL, one polling task each.
+pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, groups: Vec<Group>, mut shutdown: watch::Receiver<bool>) {
+    let streams = groups.iter().map(|&g| {
+        let api: Api<DynamicObject> = Api::all_with(shared.cluster.client().clone(), &g.job_resource());
+        watcher::watcher(api, watcher::Config::default()).default_backoff().map(move |e| (g, e)).boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    let mut loops: HashMap<Key, (Desired, tokio::task::JoinHandle<()>)> = HashMap::new();
+    // Per group, the ScaledJobs the cluster has (cleaned up in SQL once every group listed),
+    // and which group each name belongs to (a twin in the other group is refused).
+    let mut seen: HashMap<Group, HashSet<Key>> = HashMap::new();
+    let mut listed: HashSet<Group> = HashSet::new();
+    let mut owners: HashMap<Key, Group> = HashMap::new();
     let db = shared.engine.db().clone();
     let ids = async {
         let tenant = store::ensure_tenant(&db, &shared.tenant, &shared.tenant).await?;
@@ -43,53 +51,76 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
             return;
         }
     };
+    let forget = |k: &Key, loops: &mut HashMap<Key, (Desired, tokio::task::JoinHandle<()>)>| {
+        if let Some((_, task)) = loops.remove(k) {
+            task.abort();
+        }
+        shared.engine.job_gone(&shared.cluster.name, &k.0, &k.1);
+    };
     loop {
         let event = tokio::select! {
-            e = events.try_next() => e,
+            e = events.next() => e,
             _ = shutdown.changed() => break,
         };
-        let (applied, init) = match event {
-            Ok(Some(Event::Init)) => {
-                seen.clear();
+        let Some((g, event)) = event else { break };
+        let obj = match event {
+            Ok(Event::Init) => {
+                seen.entry(g).or_default().clear();
                 continue;
             }
-            Ok(Some(Event::InitApply(sj))) => (Some(sj), true),
-            Ok(Some(Event::Apply(sj))) => (Some(sj), false),
-            Ok(Some(Event::InitDone)) => {
-                for (ns, name) in store::scaled_jobs_of(&db, cluster_id).await.unwrap_or_default() {
-                    let k = (ns, name);
-                    if !seen.contains(&k) {
-                        if let Some((_, task)) = loops.remove(&k) {
-                            task.abort();
+            Ok(Event::InitApply(obj)) => {
+                seen.entry(g).or_default().insert(super::group::key_of(&obj.metadata));
+                obj
+            }
+            Ok(Event::Apply(obj)) => obj,
+            Ok(Event::InitDone) => {
+                listed.insert(g);
+                if listed.len() == groups.len() {
+                    let all: HashSet<&Key> = seen.values().flatten().collect();
+                    for k in store::scaled_jobs_of(&db, cluster_id).await.unwrap_or_default() {
+                        if !all.contains(&k) {
+                            forget(&k, &mut loops);
+                            owners.remove(&k);
+                            let _ = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await;
                         }
-                        shared.engine.job_gone(&shared.cluster.name, &k.0, &k.1);
-                        let _ = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await;
                     }
                 }
                 continue;
             }
-            Ok(Some(Event::Delete(sj))) => {
-                let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-                if let Some((_, task)) = loops.remove(&k) {
-                    task.abort();
-                }
-                shared.engine.job_gone(&shared.cluster.name, &k.0, &k.1);
-                if let Err(e) = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await {
-                    tracing::warn!(error = %e, "removing a ScaledJob from SQL failed");
+            Ok(Event::Delete(obj)) => {
+                let k = super::group::key_of(&obj.metadata);
+                seen.entry(g).or_default().remove(&k);
+                if owners.get(&k) == Some(&g) {
+                    owners.remove(&k);
+                    forget(&k, &mut loops);
+                    if let Err(e) = store::delete_scaled_job(&db, cluster_id, &k.0, &k.1).await {
+                        tracing::warn!(error = %e, "removing a ScaledJob from SQL failed");
+                    }
                 }
                 continue;
             }
-            Ok(None) => break,
             Err(e) => {
-                tracing::warn!(cluster = %shared.cluster.name, error = %e, "ScaledJob watch failed; retrying");
+                tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledJob watch failed; retrying");
                 continue;
             }
         };
-        let Some(sj) = applied else { continue };
-        let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-        if init {
-            seen.insert(k.clone());
+        let k = super::group::key_of(&obj.metadata);
+        let api: Api<DynamicObject> = Api::namespaced_with(shared.cluster.client().clone(), &k.0, &g.job_resource());
+        if let Some(&other) = owners.get(&k).filter(|&&o| o != g) {
+            let message = format!("a {} ScaledJob {}/{} is already managed by Swell; remove one of the two", other.label(), k.0, k.1);
+            write_status(&shared, &api, &k.1, &ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "DuplicateName", message)], ..Default::default() }).await;
+            continue;
         }
+        owners.insert(k.clone(), g);
+        let sj = match g.read_job(obj) {
+            Ok(sj) => sj,
+            Err(e) => {
+                forget(&k, &mut loops);
+                let message = format!("{} ScaledJob: {e}", g.label());
+                write_status(&shared, &api, &k.1, &ScaledJobStatus { conditions: vec![Condition::new("Ready", false, "InvalidSpec", message)], ..Default::default() }).await;
+                continue;
+            }
+        };
         let spec_json = crate::inline_secrets::scrubbed_job_spec(&sj.spec);
         let status_json = sj.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let (owner, owner_slug) = match store::tenancy::namespace_tenant(&db, &shared.cluster.name, &k.0).await {
@@ -107,7 +138,7 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
         if let Some((_, task)) = loops.remove(&k) {
             task.abort();
         }
-        let task = tokio::spawn(run_scaled_job(shared.clone(), sj.clone(), owner_slug));
+        let task = tokio::spawn(run_scaled_job(shared.clone(), g, sj.clone(), owner_slug));
         loops.insert(k, (desired, task));
     }
     for (_, (_, task)) in loops {
@@ -115,10 +146,25 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, mut shutdown: watch::
     }
 }
 
+/// What a ScaledJob's loop runs for: its spec and the annotations that steer it.
+type Desired = (crate::crd::ScaledJobSpec, BTreeMap<String, String>);
+
+/// Writes a ScaledJob's status (the leader only).
+async fn write_status(shared: &Shared, api: &Api<DynamicObject>, name: &str, status: &ScaledJobStatus) {
+    if !shared.cluster.fence().holds() {
+        return;
+    }
+    let patch = serde_json::json!({ "status": status });
+    if let Err(e) = api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        tracing::warn!(object = %name, error = %e, "ScaledJob status write failed");
+        shared.engine.metrics().write_failed("scaledjob_status");
+    }
+}
+
 /// One ScaledJob's loop; its status carries Ready (with the error naming the field) and Active.
-async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob, tenant: String) {
+async fn run_scaled_job(shared: Arc<Shared>, group: Group, sj: ScaledJob, tenant: String) {
     let k = (sj.namespace().unwrap_or_default(), sj.name_any());
-    let api: Api<ScaledJob> = Api::namespaced(shared.cluster.client().clone(), &k.0);
+    let api: Api<DynamicObject> = Api::namespaced_with(shared.cluster.client().clone(), &k.0, &group.job_resource());
     let mut last: Option<ScaledJobStatus> = None;
     let view = |poll: Option<&crate::scaled_job::JobPoll>, paused: bool, error: Option<String>, explanation: String| {
         let counts = poll.map(|p| p.counts).unwrap_or_default();
@@ -143,19 +189,12 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob, tenant: String) {
         });
     };
     let write = |status: ScaledJobStatus, last: &mut Option<ScaledJobStatus>| {
-        let api = api.clone();
         let changed = last.as_ref() != Some(&status);
         *last = Some(status.clone());
-        let fence = shared.cluster.fence().clone();
-        let name = k.1.clone();
-        let engine = shared.engine.clone();
+        let (shared, api, name) = (shared.clone(), api.clone(), k.1.clone());
         async move {
-            if changed && fence.holds() {
-                let patch = serde_json::json!({ "status": status });
-                if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    tracing::warn!(object = %name, error = %e, "ScaledJob status write failed");
-                    engine.metrics().write_failed("scaledjob_status");
-                }
+            if changed {
+                write_status(&shared, &api, &name, &status).await;
             }
         }
     };
@@ -205,7 +244,7 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob, tenant: String) {
         }
         shared.engine.metrics().paused.get_or_create(&labels).set(0);
         let started = std::time::Instant::now();
-        let result = crate::scaled_job::poll_once(&shared.cluster, &sj, &scalers, shared.engine.scaler_timeout()).await;
+        let result = crate::scaled_job::poll_once(&shared.cluster, &sj, group.api_version(), &scalers, shared.engine.scaler_timeout()).await;
         shared.engine.metrics().loop_latency.observe(started.elapsed().as_secs_f64());
         let status = match result {
             Ok(poll) => {
@@ -216,8 +255,8 @@ async fn run_scaled_job(shared: Arc<Shared>, sj: ScaledJob, tenant: String) {
                 shared.engine.metrics().desired_replicas.get_or_create(&labels).set(poll.counts.running + poll.created);
                 if poll.created > 0 {
                     let reference = k8s_openapi::api::core::v1::ObjectReference {
-                        api_version: Some(<ScaledJob as kube::Resource>::api_version(&()).into()),
-                        kind: Some(<ScaledJob as kube::Resource>::kind(&()).into()),
+                        api_version: Some(group.api_version().into()),
+                        kind: Some("ScaledJob".into()),
                         name: Some(k.1.clone()),
                         namespace: Some(k.0.clone()),
                         uid: sj.uid(),

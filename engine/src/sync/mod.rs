@@ -134,8 +134,8 @@ pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String,
         deletions: tokio::sync::Semaphore::new(CONCURRENT_DELETIONS),
     });
     let writer = tokio::spawn(status::write_status(shared.clone(), options.status_every, shutdown.clone()));
-    let jobs = tokio::spawn(jobs::watch_scaled_jobs(shared.clone(), shutdown.clone()));
     let groups: Vec<Group> = if options.keda_compat { vec![Group::Swell, Group::Keda] } else { vec![Group::Swell] };
+    let jobs = tokio::spawn(jobs::watch_scaled_jobs(shared.clone(), groups.clone(), shutdown.clone()));
     let streams = groups.iter().map(|&g| {
         let api: Api<DynamicObject> = Api::all_with(shared.cluster.client().clone(), &g.resource());
         watcher::watcher(api, watcher::Config::default()).default_backoff().map(move |e| (g, e)).boxed()
