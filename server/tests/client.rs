@@ -160,6 +160,15 @@ fn the_cli_drives_a_running_swell_through_the_server_functions() {
     assert!(json(d, &["describe", "so", "orders-worker", "-o", "json"])["object"]["override_"].as_str().is_some_and(|s| s.starts_with("paused by token:cli-operator")));
     ok(d, &["resume", "orders-worker"]);
 
+    // models train --wait: the new version and its verdict; an object without a forecast is
+    // a usage error.
+    let (code, out, err) = cli(d, &["models", "train", "web-frontend", "--wait", "--timeout", "3m"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("scaledobject shop/web-frontend: model version ") && out.contains("MAE"), "{out}");
+    let (code, _, err) = cli(d, &["models", "train", "catalog-api", "--wait"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not predictive"), "{err}");
+
     // not found, usage, another tenant.
     let (code, _, err) = cli(d, &["describe", "so", "nope"], "");
     assert_eq!(code, 3, "{err}");

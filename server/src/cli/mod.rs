@@ -287,11 +287,18 @@ pub enum OverrideCommand {
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
-    /// Train a challenger at the next poll (kept only if it beats the champion).
+    /// Train a challenger at the next poll (kept only if it beats the champion); --wait
+    /// follows the training (a spinner on a terminal) and prints its verdict.
     ///
-    /// Example: swell models train shop/orders
+    /// Example: swell models train shop/orders --wait
     Train {
         name: String,
+        /// Wait for the new version and print whether it became the champion.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits at most.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
         #[command(flatten)]
         opts: ClientOpts,
     },

@@ -45,10 +45,17 @@ pub async fn dispatch(command: ClientCommand) -> Result<(), Failure> {
             s.call(PauseObject { tenant: s.tenant.clone(), id: o.id, reason: hold.reason, expires_minutes: minutes(hold.duration) }).await?;
             done(&format!("scaledobject {}/{} paused{}", o.namespace, o.name, until(hold.duration)))
         }
-        ClientCommand::Models { command: ModelsCommand::Train { name, opts } } => {
+        ClientCommand::Models { command: ModelsCommand::Train { name, wait, timeout, opts } } => {
             let (s, o) = object(&opts, &name).await?;
+            let before = newest_version(&s, o.id).await?;
             s.call(RetrainModel { tenant: s.tenant.clone(), id: o.id }).await?;
-            done(&format!("scaledobject {}/{}: a challenger model trains at the next poll", o.namespace, o.name))
+            if !wait {
+                return done(&format!("scaledobject {}/{}: a challenger model trains at the next poll", o.namespace, o.name));
+            }
+            let trained = wait_for_version(&s, o.id, before, timeout).await?;
+            let verdict = if trained.promoted { "the champion now" } else { "kept, not the champion" };
+            let mae = trained.mae.map(app::charts::num).unwrap_or_else(|| "-".into());
+            done(&format!("scaledobject {}/{}: model version {} ({}) is {verdict}: MAE {mae}; {}", o.namespace, o.name, trained.version, trained.kind, trained.reason))
         }
         ClientCommand::Models { command: ModelsCommand::Rollback { name, version, opts } } => {
             let (s, o) = object(&opts, &name).await?;
@@ -63,6 +70,42 @@ async fn object(opts: &ClientOpts, name: &str) -> Result<(Session, ObjectRow), F
     let s = Session::open(opts)?;
     let o = resolve(&s, name).await?;
     Ok((s, o))
+}
+
+/// The newest kept model version of an object (0 for none).
+async fn newest_version(s: &Session, id: i32) -> Result<i32, Failure> {
+    let models = s.call(LoadModels { tenant: s.tenant.clone() }).await?;
+    let object = models.into_iter().find(|m| m.id == id).ok_or_else(|| Failure::Usage("the object is not predictive: set spec.predictive.mode to on or forecastOnly".into()))?;
+    Ok(object.versions.iter().map(|v| v.version).max().unwrap_or(0))
+}
+
+/// Polls the object's versions until one newer than `before` is stored (a spinner on a
+/// terminal meanwhile), or `timeout` passes.
+async fn wait_for_version(s: &Session, id: i32, before: i32, timeout: std::time::Duration) -> Result<app::models::VersionRow, Failure> {
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner().with_message("training (at the next poll)");
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let found = loop {
+        let models = s.call(LoadModels { tenant: s.tenant.clone() }).await?;
+        let object = models.into_iter().find(|m| m.id == id);
+        if let Some(v) = object.as_ref().and_then(|o| o.versions.iter().find(|v| v.version > before)) {
+            break Ok(v.clone());
+        }
+        if let Some(status) = object.map(|o| o.status).filter(|st| st.contains("failed")) {
+            break Err(Failure::Error(format!("training failed: {status}")));
+        }
+        if std::time::Instant::now() > deadline {
+            break Err(Failure::Error(format!("no new model version after {}; the object's models page says why (`swell get models`)", humantime::format_duration(timeout))));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    if let Some(b) = spinner {
+        b.finish_and_clear();
+    }
+    found
 }
 
 fn done(line: &str) -> Result<(), Failure> {
