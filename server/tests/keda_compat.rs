@@ -3,7 +3,7 @@
 //! its lease; then it manages a `keda.sh` ScaledObject as its own (taking over the HPA KEDA
 //! made), scales its Deployment 0 → N → 0 in `hpa` and in `direct` mode, writes KEDA's status
 //! shape, and on deletion takes off KEDA's finalizer with its own; a `keda.sh` ScaledJob runs
-//! its Jobs.
+//! its Jobs with credentials from a `keda.sh` TriggerAuthentication.
 
 mod common;
 
@@ -125,15 +125,19 @@ async fn keda_objects_are_managed_as_swells_own_once_keda_is_stopped() {
     metric.set(0);
     eventually("web back to 0 directly", WAIT, || async { (replicas(&client, "shop", "web").await == 0).then_some(()) }).await;
 
-    // A keda.sh ScaledJob runs too: Jobs made from its template, owned by KEDA's object.
+    // A keda.sh ScaledJob runs too: Jobs made from its template, owned by KEDA's object; its
+    // trigger's URL comes from a Secret through KEDA's TriggerAuthentication.
     let queue = MetricEndpoint::start(2).await;
     create_yaml(
         &client,
         &format!(
-            "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {{name: work, namespace: shop}}\n\
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: queue, namespace: shop}}\nstringData: {{url: \"{}\"}}\n---\n\
+             apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {{name: queue-url, namespace: shop}}\n\
+             spec: {{secretTargetRef: [{{parameter: url, name: queue, key: url}}]}}\n---\n\
+             apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {{name: work, namespace: shop}}\n\
              spec:\n  pollingInterval: 1\n  maxReplicaCount: 5\n\
              \x20 jobTargetRef: {{template: {{spec: {{restartPolicy: Never, containers: [{{name: work, image: registry.invalid/work:1}}]}}}}}}\n\
-             \x20 triggers:\n  - type: metrics-api\n    metadata: {{url: \"{}\", valueLocation: value, targetValue: \"1\"}}\n",
+             \x20 triggers:\n  - type: metrics-api\n    metadata: {{valueLocation: value, targetValue: \"1\"}}\n    authenticationRef: {{name: queue-url}}\n",
             queue.url
         ),
     )

@@ -153,11 +153,11 @@ pub fn export(doc: &Value) -> Value {
     if let Some(o) = out.as_object_mut() {
         o.insert("apiVersion".into(), KEDA_API_VERSION.into());
     }
-    if let Some(extra) = out.pointer_mut("/spec/podIdentity").and_then(Value::as_object_mut) {
-        if let Some(Value::Object(moved)) = extra.remove("extra") {
-            for (k, v) in moved {
-                extra.insert(k, v);
-            }
+    if let Some(identity) = out.pointer_mut("/spec/podIdentity").and_then(Value::as_object_mut)
+        && let Some(Value::Object(moved)) = identity.remove("extra")
+    {
+        for (k, v) in moved {
+            identity.insert(k, v);
         }
     }
     out

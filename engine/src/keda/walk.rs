@@ -140,12 +140,12 @@ impl Walker<'_> {
                 Some(Value::Array(out))
             }
             _ => {
-                if let Some(allowed) = schema.get("enum").and_then(Value::as_array).filter(|_| !v.is_null()) {
-                    if !allowed.contains(v) {
-                        let names: Vec<String> = allowed.iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
-                        self.report.push(dropped(path, &format!("Swell takes one of {}", names.join(", "))));
-                        return None;
-                    }
+                if let Some(allowed) = schema.get("enum").and_then(Value::as_array).filter(|_| !v.is_null())
+                    && !allowed.contains(v)
+                {
+                    let names: Vec<String> = allowed.iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+                    self.report.push(dropped(path, &format!("Swell takes one of {}", names.join(", "))));
+                    return None;
                 }
                 self.report.push(kept(path));
                 Some(v.clone())

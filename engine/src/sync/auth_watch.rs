@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
@@ -30,10 +30,11 @@ pub(super) struct AuthWatch {
 
 impl AuthWatch {
     /// Starts the (cluster-wide) TriggerAuthentication and ClusterTriggerAuthentication
-    /// watches; changes arrive on the returned receiver.
-    pub(super) fn start(client: Client) -> (AuthWatch, mpsc::UnboundedReceiver<AuthSource>) {
+    /// watches, KEDA's too with `keda` (compatibility mode reads them by the same names);
+    /// changes arrive on the returned receiver.
+    pub(super) fn start(client: Client, keda: bool) -> (AuthWatch, mpsc::UnboundedReceiver<AuthSource>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(watch(Api::<TriggerAuthentication>::all(client.clone()), tx.clone(), |ta: &TriggerAuthentication| {
                 AuthSource::TriggerAuthentication { namespace: ta.namespace().unwrap_or_default(), name: ta.name_any() }
             })),
@@ -41,6 +42,17 @@ impl AuthWatch {
                 AuthSource::ClusterTriggerAuthentication { name: cta.name_any() }
             })),
         ];
+        if keda {
+            let resource = |kind: &str, plural: &str| ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::keda::KEDA_GROUP, "v1alpha1", kind), plural);
+            let ta = resource("TriggerAuthentication", "triggerauthentications");
+            let cta = resource("ClusterTriggerAuthentication", "clustertriggerauthentications");
+            tasks.push(tokio::spawn(watch(Api::<DynamicObject>::all_with(client.clone(), &ta), tx.clone(), |o: &DynamicObject| {
+                AuthSource::TriggerAuthentication { namespace: o.namespace().unwrap_or_default(), name: o.name_any() }
+            })));
+            tasks.push(tokio::spawn(watch(Api::<DynamicObject>::all_with(client.clone(), &cta), tx.clone(), |o: &DynamicObject| {
+                AuthSource::ClusterTriggerAuthentication { name: o.name_any() }
+            })));
+        }
         let w = AuthWatch { client, sources: Mutex::default(), secret_namespaces: Mutex::default(), changed: tx, tasks: Mutex::new(tasks) };
         (w, rx)
     }

@@ -154,6 +154,13 @@ fn keda_status(status: &ScaledObjectStatus, spec: Option<&ScaledObjectSpec>, plu
     Value::Object(out)
 }
 
+/// The watch failed because the cluster does not serve the group's CRD (KEDA's CRDs not
+/// installed): the group counts as listed, with nothing in it, so Swell's own objects that
+/// vanished while it was away are still forgotten.
+pub fn not_installed(e: &kube::runtime::watcher::Error) -> bool {
+    matches!(e, kube::runtime::watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404)
+}
+
 /// The key of a watched object.
 pub fn key_of(meta: &ObjectMeta) -> (String, String) {
     (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
@@ -187,6 +194,15 @@ mod tests {
         assert_eq!(v["status"]["scaleTargetGVKR"], json!({"group": "apps", "version": "v1", "kind": "Deployment", "resource": "deployments"}));
         assert_eq!(v["status"]["conditions"][0], json!({"type": "Ready", "status": "True", "reason": "ScaledObjectReady", "message": "ok"}));
         assert!(v["status"].get("desiredReplicas").is_none() && v["status"].get("target").is_none(), "{v}");
+    }
+
+    #[test]
+    fn only_a_404_on_the_first_list_means_the_crd_is_not_installed() {
+        use kube::runtime::watcher::Error as W;
+        let api = |code: u16| kube::Error::Api(Box::new(serde_json::from_value(json!({"code": code, "reason": "NotFound"})).unwrap()));
+        assert!(not_installed(&W::InitialListFailed(api(404))));
+        assert!(!not_installed(&W::InitialListFailed(api(403))), "no right to list is not absence");
+        assert!(!not_installed(&W::WatchFailed(api(404))), "a watch that lost its object is not absence");
     }
 
     #[test]

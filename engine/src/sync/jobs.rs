@@ -63,6 +63,15 @@ pub(super) async fn watch_scaled_jobs(shared: Arc<Shared>, groups: Vec<Group>, m
             _ = shutdown.changed() => break,
         };
         let Some((g, event)) = event else { break };
+        // A group whose CRD is not installed counts as listed, empty (see `not_installed`).
+        let event = match event {
+            Err(e) if super::group::not_installed(&e) && !listed.contains(&g) => {
+                tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledJob watch failed; retrying");
+                seen.entry(g).or_default().clear();
+                Ok(Event::InitDone)
+            }
+            other => other,
+        };
         let obj = match event {
             Ok(Event::Init) => {
                 seen.entry(g).or_default().clear();

@@ -119,7 +119,7 @@ pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String,
     store::ensure_cluster(engine.db(), &cluster.name, "kubeconfig").await?;
     engine.add_cluster(cluster.clone());
     let recorder = Recorder::new(cluster.client().clone(), Reporter { controller: "swell".into(), instance: None });
-    let (auth, mut auth_changes) = auth_watch::AuthWatch::start(cluster.client().clone());
+    let (auth, mut auth_changes) = auth_watch::AuthWatch::start(cluster.client().clone(), options.keda_compat);
     let shared = Arc::new(Shared {
         engine,
         cluster,
@@ -191,6 +191,13 @@ pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String,
                 }
             }
             Err(e) => {
+                if group::not_installed(&e) && listed.insert(g) {
+                    seen.entry(g).or_default().clear();
+                    if listed.len() == groups.len() {
+                        let all: HashSet<Key> = seen.values().flatten().cloned().collect();
+                        shared.forget_missing(&all).await;
+                    }
+                }
                 tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledObject watch failed; retrying");
                 shared.engine.sync_error(&shared.cluster.name, Some(format!("watching {} ScaledObjects: {e}", g.label())));
             }
