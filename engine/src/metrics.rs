@@ -64,6 +64,7 @@ pub struct Metrics {
     pub decisions: Family<RuleLabels, Counter>,
     /// Broken metric readings caught, by the anomaly policy that answered them.
     pub anomalies: Family<PolicyLabels, Counter>,
+    pub forecast_mape: Family<ObjectLabels, Gauge<f64, AtomicU64>>,
     pub actuation_errors: Family<ObjectLabels, Counter>,
     pub loop_latency: Histogram,
     pub tick_lateness: Histogram,
@@ -95,6 +96,7 @@ impl Default for Metrics {
             desired_replicas: Family::default(),
             decisions: Family::default(),
             anomalies: Family::default(),
+            forecast_mape: Family::default(),
             actuation_errors: Family::default(),
             loop_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             // 0.1 ms to ~13 s in steps of 1.5×, fine enough to read a p99 from.
@@ -118,6 +120,7 @@ impl Default for Metrics {
         registry.register("scaled_object_desired_replicas", "Replicas the last decision asked for", m.desired_replicas.clone());
         registry.register("decisions", "Scaling decisions by the rule that fired", m.decisions.clone());
         registry.register("anomalies", "Broken metric readings caught, by the anomaly policy applied", m.anomalies.clone());
+        registry.register("forecast_mape", "Validation MAPE of the forecast model in use (error on data it was not trained on; 0.1 = 10 %)", m.forecast_mape.clone());
         registry.register("actuation_errors", "Failed scale writes", m.actuation_errors.clone());
         registry.register("scale_loop_latency_seconds", "Time one object's poll, decision and actuation took", m.loop_latency.clone());
         registry.register("scheduler_lateness_seconds", "How late a poll was dispatched after it was due", m.tick_lateness.clone());
@@ -130,6 +133,17 @@ impl Default for Metrics {
         registry.register("cluster_write_errors", "Status and event writes that failed", m.cluster_write_errors.clone());
         registry.register("access_refusals", "Calls refused by authorization", m.refusals.clone());
         registry.register("logins", "Sign-ins by outcome", m.logins.clone());
+        // Series with a fixed set of labels exist from the start at 0, so `rate()` and
+        // `increase()` see the first event and dashboards show 0 rather than nothing.
+        for what in ["status", "event", "scaledjob_status"] {
+            let _ = m.cluster_write_errors.get_or_create(&WriteLabels { what: what.into() });
+        }
+        for outcome in ["accepted", "unsigned", "malformed", "stale", "unknown_source", "bad_signature", "replay"] {
+            let _ = m.webhook_requests.get_or_create(&OutcomeLabels { outcome: outcome.into() });
+        }
+        for outcome in ["ok", "refused", "failed"] {
+            let _ = m.logins.get_or_create(&OutcomeLabels { outcome: outcome.into() });
+        }
         Metrics { registry, ..m }
     }
 }
@@ -145,6 +159,7 @@ impl Metrics {
         self.paused.remove(object);
         self.desired_replicas.remove(object);
         self.actuation_errors.remove(object);
+        self.forecast_mape.remove(object);
         for t in triggers {
             self.scaler_metrics_value.remove(t);
             self.scaler_active.remove(t);

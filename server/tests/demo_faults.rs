@@ -90,7 +90,7 @@ async fn a_broken_metric_in_a_running_demo_is_held_without_thrashing_and_the_for
     assert!(rows.iter().any(|d| d.inputs["forecast"]["model"] == "random-forest" && d.inputs["forecast"]["version"].as_u64() >= Some(1) && d.inputs["forecast"]["quantile"] == 0.9), "no forecast recorded");
     assert!(rows.iter().any(|d| d.inputs["anomaly"]["policy"] == "hold" && d.inputs["anomaly"]["mitigated"] == true), "no anomaly recorded");
     let (_, metrics) = get(port, "/metrics").unwrap();
-    assert!(metrics.lines().any(|l| l.starts_with("swell_anomalies_total{policy=\"hold\"}")), "anomalies are counted");
+    assert!(metrics.lines().any(|l| l.starts_with("swell_anomalies_total{policy=\"hold\"}") && !l.ends_with(" 0")), "anomalies are counted: {metrics}");
     // Bad input names the fix; an unknown workload is a 404.
     assert_eq!(send(port, &cookie, "POST", "/demo/faults/web-requests", "{\"fault\": \"melt\"}"), 400);
     assert_eq!(send(port, &cookie, "POST", "/demo/faults/nope", r#"{"fault": "notANumber"}"#), 404);

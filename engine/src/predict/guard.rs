@@ -167,11 +167,16 @@ impl AnomalyGuard {
         }
     }
 
+    /// The policy as the spec spells it (`hold`, `clampStep`, …): the metrics' label.
+    pub fn policy_name(&self) -> String {
+        serde_json::to_value(self.spec.policy).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
     /// Applies the policy for `finding` on `metric` to `decision` (made from the broken value),
     /// given the target's replicas now, the state before this poll and `spec.fallback.replicas`.
     pub fn mitigate(&self, metric: &str, finding: &Finding, decision: &mut Decision, current: i32, before: &crate::decide::State, fallback: Option<i32>) -> AnomalyNote {
         let policy = self.spec.policy;
-        let mut note = AnomalyNote { metric: metric.to_string(), finding: finding.to_string(), policy: serde_json::to_value(policy).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), mitigated: true };
+        let mut note = AnomalyNote { metric: metric.to_string(), finding: finding.to_string(), policy: self.policy_name(), mitigated: true };
         let said = format!("{finding} on {metric}");
         match policy {
             AnomalyPolicy::Hold => {

@@ -34,7 +34,7 @@ pub struct ModelSink {
 /// What SQL had for a predictor at start: its history and its champion (if still usable).
 struct Restored {
     samples: Vec<(i64, f64)>,
-    champion: Option<(Box<dyn Forecaster>, u32, i64)>,
+    champion: Option<(Box<dyn Forecaster>, u32, i64, Option<f64>)>,
     note: Option<String>,
 }
 
@@ -64,6 +64,9 @@ pub struct Predictor {
     pub last_error: Option<String>,
     /// How the last challenger was judged, in words.
     pub last_verdict: Option<String>,
+    /// The validation MAPE of the model in use (its error on data it was not trained on),
+    /// exported as `swell_forecast_mape`.
+    pub mape: Option<f64>,
     sink: Option<ModelSink>,
     metric: Option<String>,
 }
@@ -93,6 +96,7 @@ impl Predictor {
             trained: 0,
             last_error: None,
             last_verdict: None,
+            mape: None,
             sink,
             metric: None,
         }
@@ -195,6 +199,8 @@ impl Predictor {
             tracing::info!(version = outcome.version, promoted = outcome.verdict.promote, "model trained: {}", outcome.verdict.reason);
             self.last_verdict = Some(format!("v{} {word}: {}", outcome.version, outcome.verdict.reason));
             if outcome.verdict.promote {
+                let scores = &outcome.verdict.challenger;
+                self.mape = (scores.points > 0).then_some(scores.mape);
                 self.use_model(outcome.model, outcome.version);
                 swapped = true;
             }
@@ -229,7 +235,8 @@ impl Predictor {
             self.last_verdict = Some(note);
         }
         match r.champion {
-            Some((model, version, at)) => {
+            Some((model, version, at, mape)) => {
+                self.mape = mape;
                 self.trained = version;
                 self.trained_at = Some(at);
                 self.use_model(model, version);
@@ -408,7 +415,7 @@ async fn restore(sink: ModelSink, metric: String, spec: PredictiveSpec, polling:
         return Ok(Restored { samples, champion: None, note: None });
     };
     let want = super::compare::forecaster(&spec, polling, STEP);
-    let (bytes, version, at) = (row.model, row.version as u32, to_unix(row.created_at));
+    let (bytes, version, at, mape) = (row.model, row.version as u32, to_unix(row.created_at), row.mape);
     let model = tokio::task::spawn_blocking(move || super::stored::decode(&bytes)).await.map_err(|e| format!("decoding stopped: {e}"))??;
     if model.name() != want.name() || model.horizon() != want.horizon() {
         let note = format!(
@@ -420,7 +427,7 @@ async fn restore(sink: ModelSink, metric: String, spec: PredictiveSpec, polling:
         );
         return Ok(Restored { samples, champion: None, note: Some(note) });
     }
-    Ok(Restored { samples, champion: Some((model, version, at)), note: None })
+    Ok(Restored { samples, champion: Some((model, version, at, mape)), note: None })
 }
 
 #[cfg(test)]

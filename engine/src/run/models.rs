@@ -30,7 +30,7 @@ impl Engine {
         let row = store::models::get(&self.inner.db, object_id, version)
             .await?
             .ok_or_else(|| Error::NotFound(format!("model version {version} of scaled object {object_id} (see its versions)")))?;
-        let bytes = row.model;
+        let (bytes, mape) = (row.model, row.mape);
         let model = tokio::task::spawn_blocking(move || crate::predict::stored::decode(&bytes))
             .await
             .map_err(|e| Error::invalid("version", format!("decoding stopped: {e}")))?
@@ -42,6 +42,7 @@ impl Engine {
         let target = format!("{}/{}", view.namespace, view.name);
         store::models::make_champion(&self.inner.db, object_id, tenant_id, version, actor, &target).await?;
         p.use_model(model, version as u32);
+        p.mape = mape;
         Ok(())
     }
 }

@@ -60,14 +60,18 @@ impl Engine {
                     }
                     self.inner.metrics.scaler_active.get_or_create(&l).set(*active as i64);
                 }
-                Err(_) => {
-                    self.inner.metrics.scaler_errors.get_or_create(&l).inc();
-                }
+                Err(_) => {}
+            }
+            // Created at 0 on the first poll, so `rate()` sees the first error.
+            let errors = self.inner.metrics.scaler_errors.get_or_create(&l);
+            if reading.is_err() {
+                errors.inc();
             }
             inputs.push(TriggerInput { spec, reading });
         }
 
         let object_labels = super::object_labels(&obj.stored);
+        let _ = self.inner.metrics.actuation_errors.get_or_create(&object_labels);
         let count_failure = |e: Error| {
             self.inner.metrics.actuation_errors.get_or_create(&object_labels).inc();
             e
@@ -95,6 +99,7 @@ impl Engine {
         let mut anomaly = None;
         let mut held = BTreeMap::new();
         if let Some(g) = obj.anomaly.as_mut() {
+            let _ = self.inner.metrics.anomalies.get_or_create(&crate::metrics::PolicyLabels { policy: g.policy_name() });
             let at = now.timestamp();
             let findings: Vec<(usize, String, f64, crate::predict::anomaly::Finding)> = inputs
                 .iter()
@@ -132,6 +137,9 @@ impl Engine {
                 p.observe(now.timestamp(), m.value);
             }
             p.poll_training(now.timestamp(), first.map(|(_, m)| m.name.as_str()));
+            if let Some(mape) = p.mape {
+                self.inner.metrics.forecast_mape.get_or_create(&object_labels).set(mape);
+            }
             if let Some((target, m)) = first.filter(|_| !mitigated) {
                 let spec = &obj.stored.spec;
                 let route = if direct { Route::Direct } else { Route::Hpa { reading: m.value } };
