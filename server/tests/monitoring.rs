@@ -8,17 +8,6 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn prometheus() -> Option<(String, String)> {
-    match (std::env::var("PROMETHEUS_URL"), std::env::var("PROMETHEUS_TARGETS_DIR")) {
-        (Ok(url), Ok(dir)) => Some((url, dir)),
-        _ => {
-            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI=true needs PROMETHEUS_URL (dev.sh test starts Prometheus)");
-            eprintln!("PROMETHEUS_URL not set: skipped (run dev.sh test)");
-            None
-        }
-    }
-}
-
 fn monitoring(file: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring").join(file)
 }
@@ -83,7 +72,7 @@ fn every_dashboard_and_alert_query_returns_series_from_a_running_swell() {
         Ok(out) => assert!(out.status.success(), "promtool check rules: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
         Err(e) => assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI=true needs promtool: {e}"),
     }
-    let Some((url, targets)) = prometheus() else { return };
+    let Some((url, targets)) = common::prometheus() else { return };
 
     let rules: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(monitoring("alerts.yaml")).unwrap()).unwrap();
     let mut queries: Vec<(String, String)> = Vec::new();

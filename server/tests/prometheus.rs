@@ -9,17 +9,6 @@ use std::time::{Duration, Instant};
 use engine::scalers::{self, ScalerContext};
 use engine::spec::Trigger;
 
-fn prometheus() -> Option<(String, String)> {
-    match (std::env::var("PROMETHEUS_URL"), std::env::var("PROMETHEUS_TARGETS_DIR")) {
-        (Ok(url), Ok(dir)) => Some((url, dir)),
-        _ => {
-            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI=true needs PROMETHEUS_URL (dev.sh test starts Prometheus)");
-            eprintln!("PROMETHEUS_URL not set: skipped (run dev.sh test)");
-            None
-        }
-    }
-}
-
 fn trigger(metadata: &[(&str, &str)]) -> Trigger {
     let metadata: BTreeMap<String, String> = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     serde_json::from_value(serde_json::json!({"type": "prometheus", "name": "prom", "metadata": metadata})).unwrap()
@@ -33,7 +22,7 @@ async fn read(t: &Trigger) -> engine::Result<(f64, bool)> {
 
 #[tokio::test]
 async fn prometheus_scaler_reads_what_prometheus_scraped_from_swell() {
-    let Some((url, targets)) = prometheus() else { return };
+    let Some((url, targets)) = common::prometheus() else { return };
     let demo = common::Demo::start();
     let label = format!("t{}", demo.port);
     let target_file = std::path::Path::new(&targets).join(format!("{label}.json"));

@@ -25,6 +25,19 @@ pub fn free_port() -> u16 {
     testenv::free_port().expect("a free port")
 }
 
+/// The suite's Prometheus (end2end/services.sh): its URL and the folder of scrape targets it
+/// reads. Outside CI a missing one skips the test; in CI it is a failure.
+pub fn prometheus() -> Option<(String, String)> {
+    match (std::env::var("PROMETHEUS_URL"), std::env::var("PROMETHEUS_TARGETS_DIR")) {
+        (Ok(url), Ok(dir)) => Some((url, dir)),
+        _ => {
+            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI=true needs PROMETHEUS_URL (dev.sh test starts Prometheus)");
+            eprintln!("PROMETHEUS_URL not set: skipped (run dev.sh test)");
+            None
+        }
+    }
+}
+
 pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
     request(port, "GET", path, &[], "")
 }
