@@ -72,17 +72,14 @@ pub enum EnvFrom<'a> {
 /// exist: a cluster moving from KEDA keeps its `keda.sh` credentials objects. None when
 /// there is none (or KEDA's CRDs are not installed).
 async fn keda_trigger_auth(client: &Client, namespace: Option<&str>, name: &str, field: &str) -> Result<Option<TriggerAuthenticationSpec>> {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-    let (kind, plural) = match namespace {
-        Some(_) => ("TriggerAuthentication", "triggerauthentications"),
-        None => ("ClusterTriggerAuthentication", "clustertriggerauthentications"),
-    };
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::keda::KEDA_GROUP, "v1alpha1", kind), plural);
-    let api: Api<DynamicObject> = match namespace {
+    use crate::keda::Kind;
+    let kind = if namespace.is_some() { Kind::TriggerAuthentication } else { Kind::ClusterTriggerAuthentication };
+    let ar = crate::keda::resource(kind);
+    let api: Api<kube::api::DynamicObject> = match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
-    let what = format!("keda.sh {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
+    let what = format!("keda.sh {} {}{name}", kind.as_str(), namespace.map(|n| format!("{n}/")).unwrap_or_default());
     // A fallback only: no KEDA CRDs, or no right to read them, is "there is none".
     let obj = match api.get_opt(name).await {
         Ok(Some(obj)) => obj,
@@ -92,14 +89,8 @@ async fn keda_trigger_auth(client: &Client, namespace: Option<&str>, name: &str,
             return Ok(None);
         }
     };
-    let mut doc = serde_json::to_value(&obj).map_err(|e| Error::invalid(field, format!("{what}: {e}")))?;
-    doc["apiVersion"] = crate::keda::KEDA_API_VERSION.into();
-    doc["kind"] = kind.into();
-    let imported = crate::keda::import(&doc)?;
-    if let Some(lost) = imported.blocking().next() {
-        return Err(Error::invalid(field, format!("{what}: {}: {}", lost.path, lost.reason)));
-    }
-    let spec = imported.manifest.get("spec").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let manifest = crate::keda::translate_object(&obj, kind).map_err(|e| Error::invalid(field, format!("{what}: {e}")))?;
+    let spec = manifest.get("spec").cloned().unwrap_or_else(|| serde_json::json!({}));
     let spec: TriggerAuthenticationSpec = serde_json::from_value(spec).map_err(|e| Error::invalid(field, format!("{what}: {e}")))?;
     Ok(Some(spec))
 }

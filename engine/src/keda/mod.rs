@@ -5,6 +5,7 @@
 pub mod lease;
 mod walk;
 
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -62,6 +63,11 @@ impl Kind {
         })
     }
 
+    /// The plural of the kind's API resource (`scaledobjects`).
+    pub fn plural(self) -> String {
+        format!("{}s", self.as_str().to_ascii_lowercase())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::ScaledObject => "ScaledObject",
@@ -114,8 +120,9 @@ pub fn import(doc: &Value) -> Result<Imported> {
     let kind = Kind::parse(kind_text).ok_or_else(|| {
         Error::invalid("kind", format!("{kind_text:?}: Swell has ScaledObject, ScaledJob, TriggerAuthentication and ClusterTriggerAuthentication"))
     })?;
-    let name = obj.pointer_str("/metadata/name").ok_or_else(|| Error::invalid("metadata.name", "missing; name the object"))?;
-    let namespace = obj.pointer_str("/metadata/namespace");
+    let text = |pointer: &str| doc.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let name = text("/metadata/name").ok_or_else(|| Error::invalid("metadata.name", "missing; name the object"))?;
+    let namespace = text("/metadata/namespace");
     let mut report = Vec::new();
     let mut out = Map::new();
     for (key, value) in obj {
@@ -163,18 +170,27 @@ pub fn export(doc: &Value) -> Value {
     out
 }
 
-trait PointerStr {
-    fn pointer_str(&self, pointer: &str) -> Option<String>;
+/// KEDA's API resource of `kind`.
+pub fn resource(kind: Kind) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(KEDA_GROUP, "v1alpha1", kind.as_str()), &kind.plural())
 }
 
-impl PointerStr for Map<String, Value> {
-    fn pointer_str(&self, pointer: &str) -> Option<String> {
-        let mut parts = pointer.trim_start_matches('/').split('/');
-        let first = self.get(parts.next()?)?;
-        let rest: Vec<&str> = parts.collect();
-        let v = if rest.is_empty() { Some(first) } else { first.pointer(&format!("/{}", rest.join("/"))) };
-        v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+/// A `keda.sh` object read from a cluster, as Swell's manifest with nothing that matters lost:
+/// the first field Swell would drop or refuses is the error (`path: reason`). Of KEDA's status
+/// it keeps what Swell reads of its own, `lastActiveTime`.
+pub fn translate_object(obj: &DynamicObject, kind: Kind) -> std::result::Result<Value, String> {
+    let mut doc = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    doc["apiVersion"] = KEDA_API_VERSION.into();
+    doc["kind"] = kind.as_str().into();
+    let imported = import(&doc).map_err(|e| e.to_string())?;
+    if let Some(lost) = imported.blocking().next() {
+        return Err(format!("{}: {}", lost.path, lost.reason));
     }
+    let mut manifest = imported.manifest;
+    if let Some(t) = doc.pointer("/status/lastActiveTime") {
+        manifest["status"] = serde_json::json!({ "lastActiveTime": t });
+    }
+    Ok(manifest)
 }
 
 #[cfg(test)]

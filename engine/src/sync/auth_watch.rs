@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
@@ -43,9 +43,8 @@ impl AuthWatch {
             })),
         ];
         if keda {
-            let resource = |kind: &str, plural: &str| ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::keda::KEDA_GROUP, "v1alpha1", kind), plural);
-            let ta = resource("TriggerAuthentication", "triggerauthentications");
-            let cta = resource("ClusterTriggerAuthentication", "clustertriggerauthentications");
+            let ta = crate::keda::resource(crate::keda::Kind::TriggerAuthentication);
+            let cta = crate::keda::resource(crate::keda::Kind::ClusterTriggerAuthentication);
             tasks.push(tokio::spawn(watch(Api::<DynamicObject>::all_with(client.clone(), &ta), tx.clone(), |o: &DynamicObject| {
                 AuthSource::TriggerAuthentication { namespace: o.namespace().unwrap_or_default(), name: o.name_any() }
             })));

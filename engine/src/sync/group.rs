@@ -1,7 +1,7 @@
 //! The two API groups whose ScaledObjects a cluster's sync manages: Swell's own, and KEDA's
 //! (`keda_compat`), read through KEDA's translation and given KEDA's status shape.
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DynamicObject};
 use kube::core::ObjectMeta;
 use serde_json::{Value, json};
 
@@ -40,26 +40,21 @@ impl Group {
     pub fn job_resource(self) -> ApiResource {
         match self {
             Group::Swell => ApiResource::erase::<crate::crd::ScaledJob>(&()),
-            Group::Keda => ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(keda::KEDA_GROUP, "v1alpha1", "ScaledJob"), "scaledjobs"),
+            Group::Keda => keda::resource(keda::Kind::ScaledJob),
         }
     }
 
     /// A watched ScaledJob as Swell's, its metadata as the cluster has it (uid, annotations).
     pub fn read_job(self, obj: DynamicObject) -> Result<crate::crd::ScaledJob, String> {
-        let mut doc = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
-        doc["apiVersion"] = self.api_version().into();
-        doc["kind"] = "ScaledJob".into();
-        if self == Group::Keda {
-            let imported = keda::import(&doc).map_err(|e| e.to_string())?;
-            if let Some(lost) = imported.blocking().next() {
-                return Err(format!("{}: {}", lost.path, lost.reason));
+        let doc = match self {
+            Group::Swell => {
+                let mut doc = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+                doc["apiVersion"] = self.api_version().into();
+                doc["kind"] = "ScaledJob".into();
+                doc
             }
-            let last_active = doc.pointer("/status/lastActiveTime").cloned();
-            doc = imported.manifest;
-            if let Some(t) = last_active {
-                doc["status"] = json!({ "lastActiveTime": t });
-            }
-        }
+            Group::Keda => keda::translate_object(&obj, keda::Kind::ScaledJob)?,
+        };
         let mut sj: crate::crd::ScaledJob = serde_json::from_value(doc).map_err(|e| format!("spec: {e}"))?;
         sj.metadata = obj.metadata;
         Ok(sj)
@@ -77,7 +72,7 @@ impl Group {
     pub fn resource(self) -> ApiResource {
         match self {
             Group::Swell => ApiResource::erase::<ScaledObject>(&()),
-            Group::Keda => ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(keda::KEDA_GROUP, "v1alpha1", "ScaledObject"), "scaledobjects"),
+            Group::Keda => keda::resource(keda::Kind::ScaledObject),
         }
     }
 
@@ -86,23 +81,13 @@ impl Group {
     /// KEDA's HPA name is kept unless the manifest names one, so KEDA's HPA is taken over.
     pub fn read(self, obj: DynamicObject) -> Read {
         let meta = obj.metadata.clone();
-        let mut doc = match serde_json::to_value(&obj) {
-            Ok(d) => d,
-            Err(e) => return Read { meta, object: Err(e.to_string()) },
-        };
-        doc["apiVersion"] = self.api_version().into();
-        doc["kind"] = "ScaledObject".into();
         let object = match self {
-            Group::Swell => serde_json::from_value::<ScaledObject>(doc).map_err(|e| format!("spec: {e}")),
-            Group::Keda => keda::import(&doc).map_err(|e| e.to_string()).and_then(|imported| {
-                if let Some(lost) = imported.blocking().next() {
-                    return Err(format!("{}: {}", lost.path, lost.reason));
-                }
-                let mut manifest = imported.manifest;
-                // Of KEDA's status Swell reads what it reads of its own: when it was last active.
-                if let Some(t) = doc.pointer("/status/lastActiveTime") {
-                    manifest["status"] = json!({ "lastActiveTime": t });
-                }
+            Group::Swell => serde_json::to_value(&obj).map_err(|e| e.to_string()).and_then(|mut doc| {
+                doc["apiVersion"] = self.api_version().into();
+                doc["kind"] = "ScaledObject".into();
+                serde_json::from_value::<ScaledObject>(doc).map_err(|e| format!("spec: {e}"))
+            }),
+            Group::Keda => keda::translate_object(&obj, keda::Kind::ScaledObject).and_then(|manifest| {
                 let mut so = serde_json::from_value::<ScaledObject>(manifest).map_err(|e| format!("spec: {e}"))?;
                 let hpa = so.spec.advanced.get_or_insert_default().horizontal_pod_autoscaler_config.get_or_insert_default();
                 hpa.name.get_or_insert_with(|| format!("{}{}", keda::KEDA_HPA_PREFIX, meta.name.clone().unwrap_or_default()));

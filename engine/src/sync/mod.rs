@@ -163,6 +163,16 @@ pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String,
             _ = shutdown.changed() => break,
         };
         let Some((g, event)) = event else { break };
+        // A group whose CRD is not installed counts as listed, empty (see `not_installed`).
+        let event = match event {
+            Err(e) if group::not_installed(&e) && !listed.contains(&g) => {
+                tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledObject watch failed; retrying");
+                shared.engine.sync_error(&shared.cluster.name, Some(format!("watching {} ScaledObjects: {e}", g.label())));
+                seen.entry(g).or_default().clear();
+                Ok(Event::InitDone)
+            }
+            other => other,
+        };
         match event {
             Ok(Event::Init) => seen.entry(g).or_default().clear(),
             Ok(Event::InitApply(obj)) => {
@@ -191,13 +201,6 @@ pub async fn run_with(engine: Engine, cluster: Arc<KubeCluster>, tenant: String,
                 }
             }
             Err(e) => {
-                if group::not_installed(&e) && listed.insert(g) {
-                    seen.entry(g).or_default().clear();
-                    if listed.len() == groups.len() {
-                        let all: HashSet<Key> = seen.values().flatten().cloned().collect();
-                        shared.forget_missing(&all).await;
-                    }
-                }
                 tracing::warn!(cluster = %shared.cluster.name, group = g.label(), error = %e, "ScaledObject watch failed; retrying");
                 shared.engine.sync_error(&shared.cluster.name, Some(format!("watching {} ScaledObjects: {e}", g.label())));
             }

@@ -89,7 +89,7 @@ fn parse(origin: &str, text: &str, docs: &mut Vec<(String, Value)>) -> Result<()
 
 /// Lists every `keda.sh/v1alpha1` object the kubeconfig's cluster has.
 async fn from_cluster(kubeconfig: Option<&Path>, docs: &mut Vec<(String, Value)>) -> Result<(), Failure> {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    use kube::api::{Api, DynamicObject};
     engine::init_tls();
     let client = match kubeconfig {
         Some(p) => {
@@ -98,8 +98,9 @@ async fn from_cluster(kubeconfig: Option<&Path>, docs: &mut Vec<(String, Value)>
         }
         None => kube::Client::try_default().await.map_err(|e| Failure::Usage(format!("no kubeconfig: {e}; give --kubeconfig FILE")))?,
     };
-    for (kind, plural) in [("ScaledObject", "scaledobjects"), ("ScaledJob", "scaledjobs"), ("TriggerAuthentication", "triggerauthentications"), ("ClusterTriggerAuthentication", "clustertriggerauthentications")] {
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(keda::KEDA_GROUP, "v1alpha1", kind), plural);
+    use keda::Kind;
+    for kind in [Kind::ScaledObject, Kind::ScaledJob, Kind::TriggerAuthentication, Kind::ClusterTriggerAuthentication] {
+        let (ar, plural, kind) = (keda::resource(kind), kind.plural(), kind.as_str());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let list = match api.list(&Default::default()).await {
             Ok(l) => l,
