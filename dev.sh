@@ -297,6 +297,8 @@ cmd_test() {
   phase wasm-deps check_wasm_deps || rc=1
   # etcd, kube-apiserver, kube-controller-manager from the Go module proxy (cached by go.sum).
   phase controlplane bash end2end/controlplane/build.sh >/dev/null || { record controlplane 0 1; rc=1; }
+  # helm from the Go module proxy (cached), for the chart's tests.
+  phase helm build_helm || { record helm 0 1; rc=1; }
   # Apache Kafka's broker jars from Maven Central (cached by pom.xml).
   phase kafka-jars bash end2end/kafka/fetch.sh >/dev/null || { record kafka-jars 0 1; rc=1; }
   # Keycloak from Maven Central (cached); it boots in the background during the build.
@@ -311,6 +313,10 @@ cmd_test() {
   fi
   PHASES+=("$(printf '%-22s %5ss' total "$(($(date +%s) - started))")")
   exit $rc
+}
+
+build_helm() {
+  SWELL_HELM=$(bash end2end/helm/build.sh) && export SWELL_HELM
 }
 
 SUMMARY_DONE=0

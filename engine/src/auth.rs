@@ -20,7 +20,7 @@ use crate::{Error, Result};
 fn kube_error(field: &str, what: &str, e: &kube::Error) -> Error {
     match e {
         kube::Error::Api(s) if s.code == 403 => {
-            Error::invalid(field, format!("Swell may not read {what}: grant it (deploy/rbac/secrets-role.yaml binds swell-secrets-reader per namespace)"))
+            Error::invalid(field, format!("Swell may not read {what}: grant it (the Helm chart binds its secrets-reader ClusterRole in each namespace of rbac.secretNamespaces)"))
         }
         other => Error::invalid(field, format!("reading {what}: {other}")),
     }

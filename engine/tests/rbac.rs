@@ -1,4 +1,4 @@
-//! deploy/rbac on a real control plane: acting as `system:serviceaccount:swell:swell`
+//! The Helm chart's RBAC (deploy/helm/swell) on a real control plane: acting as `system:serviceaccount:swell:swell`
 //! (impersonation), Swell's sync, direct and hpa actuation, finalizer, status, events and
 //! leader election all succeed; Secrets outside the granted namespaces are denied.
 
@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{MetricEndpoint, Running, create_yaml, deployment, eventually, install_swell_crds, namespace, replicas};
+use common::cluster::{MetricEndpoint, Running, deployment, eventually, install_swell_crds, namespace, replicas};
 use engine::actuate::Fence;
 use engine::lease::{self, LeaseSettings};
 use engine::spec::ScaledObject;
@@ -33,18 +33,16 @@ async fn swell_service_account_can_do_its_job_and_no_more() {
     let cp = ControlPlane::start().expect("control plane starts");
     let admin = cp.client().await;
     install_swell_crds(&admin).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac");
-    for file in ["serviceaccount.yaml", "clusterrole.yaml", "lease-role.yaml", "secrets-role.yaml"] {
-        create_yaml(&admin, &std::fs::read_to_string(dir.join(file)).unwrap()).await;
-    }
+    namespace(&admin, "swell").await;
     namespace(&admin, "shop").await;
     namespace(&admin, "other").await;
-    // Secrets granted in `shop` only (as the README tells operators to do).
-    create_yaml(
-        &admin,
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: swell-secrets-reader, namespace: shop}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: swell-secrets-reader}\nsubjects: [{kind: ServiceAccount, name: swell, namespace: swell}]\n",
-    )
-    .await;
+    // The chart's ServiceAccount and RBAC, Secrets granted in `shop` only (rbac.secretNamespaces).
+    let rendered = testenv::helm::template("swell", "swell", &["rbac.secretNamespaces={shop}"]).expect("the chart renders");
+    let rbac: Vec<_> = rendered
+        .into_iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")))
+        .collect();
+    testenv::k8s::apply_all(&admin, &rbac, "rbac-test").await;
     for ns in ["shop", "other"] {
         let api: Api<Secret> = Api::namespaced(admin.clone(), ns);
         api.create(&PostParams::default(), &serde_json::from_value(serde_json::json!({"metadata": {"name": "broker"}, "stringData": {"password": "hunter2"}})).unwrap())

@@ -17,6 +17,8 @@ const KNOWN_KEYS: &[&str] = &[
     "retention_days",
     "secret_key",
     "metrics_api_bind",
+    "metrics_api_tls_cert",
+    "metrics_api_tls_key",
     "leader_election",
     "lease_namespace",
     "lease_name",
@@ -50,6 +52,12 @@ pub struct Config {
     /// Where the external metrics API (`external.metrics.k8s.io`, HTTPS) listens for the HPA
     /// controller; served when at least one real cluster is registered.
     pub metrics_api_bind: SocketAddr,
+    /// PEM certificate (chain) the external metrics API serves, e.g. from the Helm chart's
+    /// Secret, so the APIService can check it against its caBundle. Without it (and
+    /// `metrics_api_tls_key`) a self-signed certificate is made at start.
+    pub metrics_api_tls_cert: Option<PathBuf>,
+    /// PEM private key of `metrics_api_tls_cert`.
+    pub metrics_api_tls_key: Option<PathBuf>,
     /// Elect one leader among Swell instances on a Lease in the home cluster (the first
     /// registered); only the leader actuates.
     pub leader_election: bool,
@@ -88,6 +96,8 @@ impl Default for Config {
             retention_days: 7,
             secret_key: None,
             metrics_api_bind: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            metrics_api_tls_cert: None,
+            metrics_api_tls_key: None,
             leader_election: false,
             lease_namespace: "swell".into(),
             lease_name: "swell-leader".into(),
@@ -131,6 +141,7 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
             .field("metrics_api_bind", &self.metrics_api_bind)
+            .field("metrics_api_tls_cert", &self.metrics_api_tls_cert)
             .field("leader_election", &self.leader_election)
             .field("keda_compat", &self.keda_compat)
             .field("instance", &self.instance)

@@ -127,9 +127,9 @@ enum Command {
     /// Write Swell's CustomResourceDefinitions as YAML (one file each); with --keda, the same
     /// types in KEDA's group keda.sh, for compatibility mode on a cluster without KEDA's CRDs.
     ///
-    /// Example: swell crdgen --out deploy/crds; swell crdgen --keda --out deploy/crds-keda
+    /// Example: swell crdgen --out deploy/helm/swell/crds; swell crdgen --keda --out deploy/crds-keda
     Crdgen {
-        #[arg(long, default_value = "deploy/crds")]
+        #[arg(long, default_value = "deploy/helm/swell/crds")]
         out: PathBuf,
         /// Generate keda.sh/v1alpha1 CRDs instead of swell.dev/v1alpha1 ones.
         #[arg(long)]
@@ -338,6 +338,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
         match clusters::start(&engine, &config, stop_rx.clone()).await? {
             Ok(clients) if clients.is_empty() => {}
             Ok(clients) => {
+                let cert = match metrics_api::ServingCert::load(config.metrics_api_tls_cert.as_deref(), config.metrics_api_tls_key.as_deref(), config.metrics_api_bind) {
+                    Ok(cert) => cert,
+                    Err(msg) => return Ok(Err(Startup(msg))),
+                };
                 let mut rx = stop_rx.clone();
                 let (addr, engine) = (config.metrics_api_bind, engine.clone());
                 tracing::info!(clusters = clients.len(), address = %addr, "external metrics API (HTTPS) for the HPA");
@@ -346,7 +350,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Result<(), Star
                         let _ = rx.changed().await;
                     };
                     let trust = metrics_auth::Trust::load(clients).await;
-                    if let Err(e) = metrics_api::serve(addr, engine, trust, stop).await {
+                    if let Err(e) = metrics_api::serve(addr, engine, trust, cert, stop).await {
                         tracing::error!(address = %addr, error = %e, "external metrics API stopped (config key metrics_api_bind)");
                     }
                 }));

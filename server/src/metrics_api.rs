@@ -111,19 +111,52 @@ async fn metric(State(api): State<Api>, Path((namespace, metric)): Path<(String,
     }
 }
 
-/// Serves the API over HTTPS with a self-signed certificate made at start (the APIService
-/// is registered with insecureSkipTLSVerify, as KEDA's default install does) until
-/// `shutdown` completes.
-pub async fn serve(addr: SocketAddr, engine: Engine, trust: Trust, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), addr.ip().to_string(), "swell-metrics.swell.svc".to_string()])?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+/// The certificate the API serves.
+pub struct ServingCert {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl ServingCert {
+    /// `metrics_api_tls_cert` and `metrics_api_tls_key` when both are set (the Helm chart's
+    /// Secret, checked by the APIService's caBundle); otherwise a self-signed certificate made
+    /// now (the APIService then needs insecureSkipTLSVerify, as KEDA's default install has).
+    /// A file that cannot be read is an error naming its config key.
+    pub fn load(cert: Option<&std::path::Path>, key: Option<&std::path::Path>, addr: SocketAddr) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        match (cert, key) {
+            (Some(cert), Some(key)) => {
+                let chain = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("config key metrics_api_tls_cert: cannot read a PEM certificate from {}: {e}", cert.display()))?;
+                if chain.is_empty() {
+                    return Err(format!("config key metrics_api_tls_cert: {} holds no certificate", cert.display()));
+                }
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("config key metrics_api_tls_key: cannot read a PEM private key from {}: {e}", key.display()))?;
+                Ok(ServingCert { chain, key })
+            }
+            (None, None) => {
+                let names = vec!["localhost".to_string(), addr.ip().to_string(), "swell-metrics.swell.svc".to_string()];
+                let made = rcgen::generate_simple_self_signed(names).map_err(|e| format!("self-signed certificate for the metrics API: {e}"))?;
+                let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+                Ok(ServingCert { chain: vec![made.cert.der().clone()], key })
+            }
+            (Some(_), None) => Err("config key metrics_api_tls_key is missing: metrics_api_tls_cert is set, give its private key too".into()),
+            (None, Some(_)) => Err("config key metrics_api_tls_cert is missing: metrics_api_tls_key is set, give its certificate too".into()),
+        }
+    }
+}
+
+/// Serves the API over HTTPS with `cert` until `shutdown` completes.
+pub async fn serve(addr: SocketAddr, engine: Engine, trust: Trust, cert: ServingCert, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let builder = match trust.client_verifier(provider)? {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    let tls = builder.with_single_cert(vec![cert.cert.der().clone()], key)?;
+    let tls = builder.with_single_cert(cert.chain, cert.key)?;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

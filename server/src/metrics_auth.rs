@@ -56,7 +56,7 @@ impl Trust {
                 Err(e) => tracing::error!(
                     error = %e,
                     "cannot read kube-system/extension-apiserver-authentication: the aggregator's client certificate cannot be checked and is refused \
-                     (bind the Role extension-apiserver-authentication-reader to Swell's ServiceAccount, see deploy/rbac)"
+                     (bind the Role extension-apiserver-authentication-reader to Swell's ServiceAccount, as the Helm chart does)"
                 ),
             }
         }

@@ -123,14 +123,14 @@ fn deploy_crds_are_what_crdgen_writes() {
     let out = dir.path().join("crds");
     let (code, err) = run(swell(dir.path()).arg("crdgen").arg("--out").arg(&out));
     assert_eq!(code, 0, "{err}");
-    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/helm/swell/crds");
     let mut names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names.len(), 4);
     for name in names {
         let fresh = std::fs::read_to_string(out.join(&name)).unwrap();
         let kept = std::fs::read_to_string(committed.join(&name)).unwrap_or_default();
-        assert!(fresh == kept, "deploy/crds/{} is stale: run `swell crdgen`", name.to_string_lossy());
+        assert!(fresh == kept, "deploy/helm/swell/crds/{} is stale: run `swell crdgen`", name.to_string_lossy());
     }
 }
 

@@ -103,20 +103,49 @@ impl MetricEndpoint {
     }
 }
 
-/// Creates every object in a multi-document YAML text (what `kubectl create -f` does).
-pub async fn create_yaml(client: &Client, text: &str) {
+/// The API of `doc`'s kind (found by discovery) in its namespace, and `doc` as an object.
+pub async fn dynamic_api(client: &Client, doc: &serde_json::Value) -> (Api<kube::api::DynamicObject>, kube::api::DynamicObject) {
     use kube::api::DynamicObject;
     use kube::core::GroupVersionKind;
+    let (api_version, kind) = (doc["apiVersion"].as_str().unwrap().to_string(), doc["kind"].as_str().unwrap().to_string());
+    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+    let (ar, caps) = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, &kind))
+        .await
+        .unwrap_or_else(|e| panic!("kind {api_version} {kind} is not served: {e}"));
+    let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+    let api = match (caps.scope, obj.metadata.namespace.as_deref()) {
+        (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    (api, obj)
+}
+
+/// Creates every object in a multi-document YAML text (what `kubectl create -f` does).
+pub async fn create_yaml(client: &Client, text: &str) {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).expect("YAML parses");
     for doc in docs.into_iter().filter(|d| d.is_object()) {
-        let (api_version, kind) = (doc["apiVersion"].as_str().unwrap().to_string(), doc["kind"].as_str().unwrap().to_string());
-        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-        let (ar, caps) = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, &kind)).await.expect("kind is served");
-        let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
-        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-            _ => Api::all_with(client.clone(), &ar),
-        };
-        api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {kind}: {e}"));
+        let (api, obj) = dynamic_api(client, &doc).await;
+        api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {}: {e}", doc["kind"]));
+    }
+}
+
+/// Applies objects server-side as `manager` (what `kubectl apply --server-side` does); a
+/// CustomResourceDefinition is waited on until the API server serves it.
+pub async fn apply_all(client: &Client, docs: &[serde_json::Value], manager: &str) {
+    use kube::api::{Patch, PatchParams};
+    for doc in docs {
+        let (api, obj) = dynamic_api(client, doc).await;
+        let name = obj.metadata.name.clone().expect("every object has a name");
+        api.patch(&name, &PatchParams::apply(manager).force(), &Patch::Apply(&obj))
+            .await
+            .unwrap_or_else(|e| panic!("apply {} {name}: {e}", doc["kind"]));
+        if doc["kind"] == "CustomResourceDefinition" {
+            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+            eventually(&format!("CRD {name} established"), Duration::from_secs(30), || async {
+                let crd = crds.get(&name).await.ok()?;
+                crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+            })
+            .await;
+        }
     }
 }

@@ -274,6 +274,7 @@ impl Drop for ControlPlane {
 }
 
 pub mod browser;
+pub mod helm;
 pub mod k8s;
 pub mod keycloak;
 pub mod oidc;

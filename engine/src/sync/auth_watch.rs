@@ -1,7 +1,7 @@
 //! Rotation without a restart: watches the TriggerAuthentications, ClusterTriggerAuthentications
 //! and Secrets that objects' credentials came from, and asks the sync to rebuild exactly the
 //! objects that read a changed one. Secrets are watched per namespace (Swell may read
-//! Secrets only where it is granted, see deploy/rbac/secrets-role.yaml), starting with the
+//! Secrets only where it is granted, see the Helm chart's rbac.secretNamespaces), starting with the
 //! first object that reads one there.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
