@@ -2,6 +2,9 @@
 # Swell's two entry points for a fresh machine:
 #   bash dev.sh demo   install what is missing, build, and run `swell demo` on http://127.0.0.1:3000
 #   bash dev.sh test   install what is missing, start the test services, run every test suite
+#   bash dev.sh image  a release build, packed as an OCI image (deploy/image/build.sh)
+# demo and test share one (debug) build: a demo after a test run, or the other way round,
+# compiles nothing again.
 # Heavy build output is cached outside the clone, in $DEV_CACHE_DIR (default ~/.cache/swell),
 # keyed by Cargo.lock and the Rust toolchain, so a second run is warm.
 set -euo pipefail
@@ -12,7 +15,7 @@ CACHE="${DEV_CACHE_DIR:-$HOME/.cache/swell}"
 CARGO_LEPTOS_VERSION=0.3.10
 # Must equal the wasm-bindgen pinned in Cargo.toml.
 WASM_BINDGEN_VERSION=0.2.130
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
 PHASES=()
@@ -40,27 +43,33 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# install_system build|test: what building Swell needs, and for `test` the services too.
 install_system() {
   local missing=()
   command -v cc >/dev/null || missing+=(build-essential)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
-  command -v python3 >/dev/null || missing+=(python3)
-  python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
   command -v curl >/dev/null || missing+=(curl)
-  command -v openssl >/dev/null || missing+=(openssl)
-  command -v npm >/dev/null || missing+=(nodejs npm)
-  command -v chromium >/dev/null || missing+=(chromium)
-  command -v prometheus >/dev/null || missing+=(prometheus)
-  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
-  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
-  command -v java >/dev/null || missing+=(default-jre-headless)
-  command -v mvn >/dev/null || missing+=(maven)
-  command -v unzip >/dev/null || missing+=(unzip)
-  command -v sqlite3 >/dev/null || missing+=(sqlite3)
   # librdkafka (the Kafka client) builds from source against these.
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
   command -v make >/dev/null || missing+=(make)
+  if [ "$1" = test ]; then
+    command -v python3 >/dev/null || missing+=(python3)
+    python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v npm >/dev/null || missing+=(nodejs npm)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+    [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+    command -v java >/dev/null || missing+=(default-jre-headless)
+    command -v mvn >/dev/null || missing+=(maven)
+    command -v unzip >/dev/null || missing+=(unzip)
+    command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    # The image (deploy/image/build.sh) and its checks.
+    command -v umoci >/dev/null || missing+=(umoci)
+    command -v skopeo >/dev/null || missing+=(skopeo)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
@@ -77,15 +86,25 @@ install_system() {
   fi
 }
 
+# cargo-leptos and wasm-bindgen-cli, built side by side. cargo-leptos' own release profile
+# asks for fat LTO in one codegen unit (15 minutes here); a build tool does not need that, so
+# the profile is overridden for these installs only.
 install_rust_tools() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  local pids=() rc=0
+  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_OPT_LEVEL=1
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-    cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION"
+    cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION" &
+    pids+=($!)
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
     # Not --locked: its lock file names a crate version the index no longer has.
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" &
+    pids+=($!)
   fi
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  unset CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS CARGO_PROFILE_RELEASE_OPT_LEVEL
+  return $rc
 }
 
 # moto (an SQS- and STS-speaking server) from PyPI, in a venv in the cache.
@@ -129,7 +148,7 @@ link_target() {
 }
 
 install_all() {
-  install_system
+  install_system test
   install_rust_tools
   install_npm
   link_target
@@ -326,16 +345,33 @@ summary_once() {
   summary
 }
 
+# The demo runs the debug build the tests use (one build for both commands): no release
+# build, no wasm-opt, no npm packages.
 cmd_demo() {
-  install_all
+  local started
+  started=$(date +%s)
+  install_system build
+  install_rust_tools
+  link_target
+  cargo leptos build --split
+  say "built in $(($(date +%s) - started)) s; Swell demo on http://127.0.0.1:3000 (Ctrl-C stops it)"
+  exec target/debug/swell demo --site-root target/site "$@"
+}
+
+# A release build of the server and site, packed as an OCI image under target/image.
+cmd_image() {
+  install_system test
+  install_rust_tools
+  install_npm
+  link_target
   # Release builds run wasm-opt; npm's binaryen is the one that works (see end2end/package.json).
   PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release --split
-  say "Swell demo on http://127.0.0.1:3000 (Ctrl-C stops it)"
-  exec target/release/swell demo --site-root target/site "$@"
+  bash deploy/image/build.sh --binary target/release/swell --site target/site "$@"
 }
 
 case "${1:-}" in
   demo) shift; cmd_demo "$@" ;;
+  image) shift; cmd_image "$@" ;;
   test) shift; cmd_test ;;
-  *) echo "usage: bash dev.sh demo | bash dev.sh test" >&2; exit 2 ;;
+  *) echo "usage: bash dev.sh demo | bash dev.sh test | bash dev.sh image" >&2; exit 2 ;;
 esac
