@@ -69,6 +69,9 @@ install_system() {
     # The image (deploy/image/build.sh) and its checks.
     command -v umoci >/dev/null || missing+=(umoci)
     command -v skopeo >/dev/null || missing+=(skopeo)
+    # A second host for the fault tests: a network namespace, blackholed with iptables.
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v iptables >/dev/null || missing+=(iptables)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
@@ -238,6 +241,17 @@ e2e_tests() {
   return $rc
 }
 
+# Every cargo fuzz target for a few seconds (fuzz/run.sh; the long runs are in bench/).
+fuzz_tests() {
+  local log="$WORK/fuzz.log" rc=0 passed failed
+  bash fuzz/run.sh "${FUZZ_SECONDS:-5}" 2>&1 | tee "$log" || rc=$?
+  passed=$(grep -cE '^fuzz .* ok ' "$log" || true)
+  failed=$(grep -cE '^fuzz .* FAILED' "$log" || true)
+  if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  record fuzz "$passed" "$failed"
+  return $rc
+}
+
 summary() {
   echo
   echo "================ Swell test summary ================"
@@ -326,6 +340,7 @@ cmd_test() {
     phase keycloak-ready keycloak_ready || rc=1
     phase cargo-test cargo_tests || rc=1
     phase playwright e2e_tests || rc=1
+    phase fuzz fuzz_tests || rc=1
   else
     record build 0 1
     rc=1
@@ -335,7 +350,7 @@ cmd_test() {
 }
 
 build_helm() {
-  SWELL_HELM=$(bash end2end/helm/build.sh) && export SWELL_HELM
+  TEST_HELM=$(bash end2end/helm/build.sh) && export TEST_HELM
 }
 
 SUMMARY_DONE=0

@@ -43,7 +43,13 @@ cp -r "$SITE" "$ROOTFS/app/site"
 for lib in $(ldd "$BINARY" | grep -oE '/[^ ]+' | sort -u); do
   mkdir -p "$ROOTFS$(dirname "$lib")"
   cp -L "$lib" "$ROOTFS$lib"
-  pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+  # dpkg knows a file by the path its package ships (/lib or /usr/lib, with usrmerge).
+  real=$(readlink -f "$lib")
+  pkg=""
+  for path in "$lib" "$real" "${real#/usr}" "/usr$lib"; do
+    pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+    [ -n "$pkg" ] && break
+  done
   if [ -n "$pkg" ] && [ -f "/usr/share/doc/$pkg/copyright" ]; then
     mkdir -p "$ROOTFS/usr/share/doc/$pkg"
     cp "/usr/share/doc/$pkg/copyright" "$ROOTFS/usr/share/doc/$pkg/"

@@ -349,15 +349,26 @@ fn evaluate(state: &mut State, inputs: &Inputs<'_>) -> Evaluation {
 }
 
 pub(crate) fn composite_value(spec: &ScaledObjectSpec, triggers: &[TriggerInput], formula: &str) -> std::result::Result<f64, String> {
-    use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Value};
-    let mut ctx = HashMapContext::<DefaultNumericTypes>::new();
+    let mut values = Vec::with_capacity(triggers.len());
     for (i, t) in triggers.iter().enumerate() {
         let name = spec.triggers.get(i).and_then(|t| t.name.clone()).unwrap_or_else(|| t.spec.name.clone());
-        let (values, _) = t.reading.as_ref().map_err(|e| format!("trigger {name}: {e}"))?;
-        let value: f64 = values.iter().map(|v| v.value).sum();
-        ctx.set_value(name, Value::Float(value)).map_err(|e| e.to_string())?;
+        let (readings, _) = t.reading.as_ref().map_err(|e| format!("trigger {name}: {e}"))?;
+        values.push((name, readings.iter().map(|v| v.value).sum()));
     }
-    evalexpr::eval_number_with_context(formula, &ctx).map_err(|e| format!("formula {formula:?}: {e}"))
+    formula_value(formula, &values)
+}
+
+/// `spec.advanced.scalingModifiers.formula` over the triggers' values by name. A result that
+/// is not a finite number (a division by zero, say) is an error, as a failing trigger is: it
+/// must never read as "scale to the maximum".
+pub fn formula_value(formula: &str, values: &[(String, f64)]) -> std::result::Result<f64, String> {
+    use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Value};
+    let mut ctx = HashMapContext::<DefaultNumericTypes>::new();
+    for (name, value) in values {
+        ctx.set_value(name.clone(), Value::Float(*value)).map_err(|e| e.to_string())?;
+    }
+    let value = evalexpr::eval_number_with_context(formula, &ctx).map_err(|e| format!("formula {formula:?}: {e}"))?;
+    if value.is_finite() { Ok(value) } else { Err(format!("formula {formula:?} gave {value}, not a finite number")) }
 }
 
 pub fn decide(state: &State, inputs: &Inputs<'_>, now: DateTime<Utc>) -> Decision {

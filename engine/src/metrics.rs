@@ -70,6 +70,10 @@ pub struct Metrics {
     pub tick_lateness: Histogram,
     pub skipped_polls: Counter,
     pub rows_written: Counter,
+    /// Decision and sample rows handed to the writer; queued = written + pending + dropped.
+    pub rows_queued: Counter,
+    /// Rows kept in memory until SQL answers again (an outage, a slow database).
+    pub rows_pending: Gauge,
     pub rows_dropped: Counter,
     pub scale_writes: Counter,
     /// 1 while this instance holds the leader lease (or runs without election).
@@ -103,6 +107,8 @@ impl Default for Metrics {
             tick_lateness: Histogram::new(exponential_buckets(0.0001, 1.5, 30)),
             skipped_polls: Counter::default(),
             rows_written: Counter::default(),
+            rows_queued: Counter::default(),
+            rows_pending: Gauge::default(),
             rows_dropped: Counter::default(),
             scale_writes: Counter::default(),
             leader: Gauge::default(),
@@ -126,7 +132,9 @@ impl Default for Metrics {
         registry.register("scheduler_lateness_seconds", "How late a poll was dispatched after it was due", m.tick_lateness.clone());
         registry.register("scheduler_skipped_polls", "Polls skipped because the previous poll of the object was still running", m.skipped_polls.clone());
         registry.register("store_rows_written", "Decision and sample rows written to SQL", m.rows_written.clone());
-        registry.register("store_records_dropped", "Poll records dropped because SQL could not keep up", m.rows_dropped.clone());
+        registry.register("store_rows_queued", "Decision and sample rows handed to the SQL writer", m.rows_queued.clone());
+        registry.register("store_rows_pending", "Rows kept in memory until SQL answers again", m.rows_pending.clone());
+        registry.register("store_records_dropped", "Poll records, and rows kept through an outage, dropped because SQL could not keep up", m.rows_dropped.clone());
         registry.register("scale_writes", "Scale subresource writes to real clusters", m.scale_writes.clone());
         registry.register("leader", "1 while this instance may actuate (holds the leader lease)", m.leader.clone());
         registry.register("webhook_requests", "Webhook pushes by outcome", m.webhook_requests.clone());

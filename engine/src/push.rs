@@ -15,6 +15,46 @@ pub enum PushUpdate {
     Add(f64),
 }
 
+impl PushUpdate {
+    /// A webhook body: `{"value": n}` (n at least 0) or `{"add": n}`, n a finite number; an
+    /// error names the field and what it must be.
+    pub fn from_body(body: &[u8]) -> Result<PushUpdate, String> {
+        let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let obj = doc.as_object().ok_or("body must be a JSON object: {\"value\": n} or {\"add\": n}")?;
+        let number = |key: &str| -> Result<Option<f64>, String> {
+            match obj.get(key) {
+                None => Ok(None),
+                Some(v) => v.as_f64().filter(|n| n.is_finite()).map(Some).ok_or(format!("body.{key} must be a number")),
+            }
+        };
+        if let Some(k) = obj.keys().find(|k| *k != "value" && *k != "add") {
+            return Err(format!("body.{k} is not a known key (value, add)"));
+        }
+        match (number("value")?, number("add")?) {
+            (Some(v), None) if v >= 0.0 => Ok(PushUpdate::Set(v)),
+            (Some(_), None) => Err("body.value must be 0 or more".into()),
+            (None, Some(d)) => Ok(PushUpdate::Add(d)),
+            (Some(_), Some(_)) => Err("give body.value or body.add, not both".into()),
+            (None, None) => Err("body needs value or add".into()),
+        }
+    }
+}
+
+/// Whether `signature_hex` is the HMAC-SHA256 of `"{timestamp}.{body}"` under the source's
+/// `secret` (what a webhook sender signs).
+pub fn verify_signature(secret: &[u8], timestamp: &str, signature_hex: &str, body: &[u8]) -> bool {
+    crate::crypto::verify_hmac_sha256(secret, &signed_message(timestamp, body), signature_hex)
+}
+
+/// The bytes a webhook sender signs: `"{timestamp}.{body}"`.
+pub fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.push(b'.');
+    message.extend_from_slice(body);
+    message
+}
+
 struct Entry {
     value: f64,
     last_push: Option<chrono::DateTime<chrono::Utc>>,
@@ -80,5 +120,34 @@ mod tests {
         assert_eq!(board.push("t", "s", PushUpdate::Set(42.0)), 42.0);
         assert!(rx.has_changed().unwrap());
         assert_eq!(board.value("other", "s"), 0.0, "tenants do not share sources");
+    }
+
+    #[test]
+    fn signatures() {
+        let body = br#"{"value": 3}"#;
+        let good = crate::crypto::hmac_sha256_hex(b"s3cret", &signed_message("1700000000", body));
+        assert!(verify_signature(b"s3cret", "1700000000", &good, body));
+        assert!(!verify_signature(b"other", "1700000000", &good, body));
+        assert!(!verify_signature(b"s3cret", "1700000001", &good, body));
+        assert!(!verify_signature(b"s3cret", "1700000000", &good[..63], body));
+        assert!(!verify_signature(b"s3cret", "1700000000", "é", body));
+    }
+
+    #[test]
+    fn bodies() {
+        assert_eq!(PushUpdate::from_body(br#"{"value": 12}"#), Ok(PushUpdate::Set(12.0)));
+        assert_eq!(PushUpdate::from_body(br#"{"add": -2.5}"#), Ok(PushUpdate::Add(-2.5)));
+        for (body, want) in [
+            (&b"nope"[..], "not JSON"),
+            (br#"[1]"#, "JSON object"),
+            (br#"{"value": "3"}"#, "body.value must be a number"),
+            (br#"{"value": -1}"#, "body.value must be 0 or more"),
+            (br#"{"value": 1, "add": 1}"#, "not both"),
+            (br#"{}"#, "needs value or add"),
+            (br#"{"valeu": 1}"#, "body.valeu is not a known key"),
+        ] {
+            let err = PushUpdate::from_body(body).unwrap_err();
+            assert!(err.contains(want), "{}: {err}", String::from_utf8_lossy(body));
+        }
     }
 }

@@ -191,6 +191,18 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, String> {
         None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
     }
     figment = figment.merge(Env::prefixed("SWELL_").split("__")).merge(Serialized::globals(flags));
+    extract(figment)
+}
+
+/// The configuration a TOML text gives over the defaults (no file, environment or flags);
+/// the fuzz target for config files (fuzz/) reads them through it.
+#[allow(dead_code)]
+pub fn from_toml(text: &str) -> Result<Config, String> {
+    extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+}
+
+/// The merged layers as a Config, or one line per bad key naming it and its source.
+fn extract(figment: Figment) -> Result<Config, String> {
     figment.extract::<Config>().map_err(|errors| {
         errors
             .into_iter()
@@ -226,6 +238,29 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_is_documented_with_its_default() {
+        let doc = include_str!("../../docs/configuration.md");
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for key in KNOWN_KEYS {
+            let row = doc.lines().find(|l| l.starts_with(&format!("| `{key}` |"))).unwrap_or_else(|| panic!("docs/configuration.md has no row for `{key}`"));
+            let default = row.split('|').nth(2).unwrap().trim();
+            // A default made at start (the host name, the bind address) reads "none (…)".
+            if defaults[*key].is_null() {
+                assert!(default.starts_with("none"), "docs/configuration.md: the default of `{key}` is none");
+                continue;
+            }
+            let expected = match &defaults[*key] {
+                serde_json::Value::String(s) => format!("`{s}`"),
+                serde_json::Value::Array(a) if a.is_empty() => "`[]`".to_string(),
+                other => format!("`{other}`"),
+            };
+            assert_eq!(default, expected, "docs/configuration.md: the default of `{key}`");
+        }
+        let struct_keys = defaults.as_object().unwrap().keys().count();
+        assert_eq!(struct_keys, KNOWN_KEYS.len(), "KNOWN_KEYS lists every key of Config");
+    }
 
     #[test]
     fn layers_override_in_order() {

@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use engine::Engine;
-use engine::crypto::{Sealer, verify_hmac_sha256};
+use engine::crypto::Sealer;
 use engine::metrics::OutcomeLabels;
 use engine::push::PushUpdate;
 
@@ -91,14 +91,10 @@ pub async fn receive(State(hooks): State<Arc<Hooks>>, Path((tenant, source)): Pa
             return (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "the source's secret cannot be opened"}))).into_response();
         }
     };
-    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
-    message.extend_from_slice(timestamp.as_bytes());
-    message.push(b'.');
-    message.extend_from_slice(&body);
-    if !verify_hmac_sha256(&secret, &message, signature) {
+    if !engine::push::verify_signature(&secret, timestamp, signature, &body) {
         return hooks.refuse(StatusCode::UNAUTHORIZED, "bad_signature", "signature does not match (HMAC-SHA256 of \"timestamp.body\" with the source's secret)".into());
     }
-    let update = match parse_body(&body) {
+    let update = match PushUpdate::from_body(&body) {
         Ok(u) => u,
         Err(reason) => return hooks.refuse(StatusCode::BAD_REQUEST, "malformed", reason),
     };
@@ -117,51 +113,6 @@ pub async fn receive(State(hooks): State<Arc<Hooks>>, Path((tenant, source)): Pa
     let value = hooks.engine.push(&tenant, &source, update);
     hooks.engine.metrics().webhook_requests.get_or_create(&OutcomeLabels { outcome: "accepted".into() }).inc();
     (StatusCode::ACCEPTED, Json(serde_json::json!({ "value": value }))).into_response()
-}
-
-/// `{"value": n}` or `{"add": n}`, n a finite number.
-fn parse_body(body: &[u8]) -> Result<PushUpdate, String> {
-    let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let obj = doc.as_object().ok_or("body must be a JSON object: {\"value\": n} or {\"add\": n}")?;
-    let number = |key: &str| -> Result<Option<f64>, String> {
-        match obj.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_f64().filter(|n| n.is_finite()).map(Some).ok_or(format!("body.{key} must be a number")),
-        }
-    };
-    if let Some(k) = obj.keys().find(|k| *k != "value" && *k != "add") {
-        return Err(format!("body.{k} is not a known key (value, add)"));
-    }
-    match (number("value")?, number("add")?) {
-        (Some(v), None) if v >= 0.0 => Ok(PushUpdate::Set(v)),
-        (Some(_), None) => Err("body.value must be 0 or more".into()),
-        (None, Some(d)) => Ok(PushUpdate::Add(d)),
-        (Some(_), Some(_)) => Err("give body.value or body.add, not both".into()),
-        (None, None) => Err("body needs value or add".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies() {
-        assert_eq!(parse_body(br#"{"value": 12}"#), Ok(PushUpdate::Set(12.0)));
-        assert_eq!(parse_body(br#"{"add": -2.5}"#), Ok(PushUpdate::Add(-2.5)));
-        for (body, want) in [
-            (&b"nope"[..], "not JSON"),
-            (br#"[1]"#, "JSON object"),
-            (br#"{"value": "3"}"#, "body.value must be a number"),
-            (br#"{"value": -1}"#, "body.value must be 0 or more"),
-            (br#"{"value": 1, "add": 1}"#, "not both"),
-            (br#"{}"#, "needs value or add"),
-            (br#"{"valeu": 1}"#, "body.valeu is not a known key"),
-        ] {
-            let err = parse_body(body).unwrap_err();
-            assert!(err.contains(want), "{}: {err}", String::from_utf8_lossy(body));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ pub fn chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/swell")
 }
 
-/// The helm binary (`SWELL_HELM`, or built and cached by the script).
+/// The helm binary (`TEST_HELM`, or built and cached by the script).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("SWELL_HELM") {
+        if let Some(bin) = std::env::var_os("TEST_HELM") {
             return PathBuf::from(bin);
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../helm/build.sh");

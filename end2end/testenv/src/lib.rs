@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 pub struct ControlPlane {
     dir: PathBuf,
     children: Vec<(&'static str, Child)>,
+    /// How each process was started, for `restart`.
+    specs: Vec<(&'static str, PathBuf, Vec<String>)>,
+    /// The network namespace the processes run in (`start_in`), if any.
+    netns: Option<String>,
     pub api_url: String,
     pub token: String,
 }
@@ -56,9 +60,17 @@ pub fn binaries() -> io::Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-fn spawn(name: &'static str, dir: &Path, bin: &Path, args: &[String]) -> io::Result<(&'static str, Child)> {
-    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-    let mut cmd = Command::new(bin);
+fn spawn(name: &'static str, dir: &Path, netns: Option<&str>, bin: &Path, args: &[String]) -> io::Result<(&'static str, Child)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+    let mut cmd = match netns {
+        // `ip netns exec` enters the namespace and execs the binary (no extra process).
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // If the test process dies without dropping us (killed, aborted), the kernel stops the
     // child too, so no apiserver outlives its test.
@@ -80,13 +92,46 @@ impl ControlPlane {
     /// Starts etcd and kube-apiserver, waits for `/readyz`, then starts
     /// kube-controller-manager with the controllers Swell relies on.
     pub fn start() -> io::Result<ControlPlane> {
+        Self::start_on(None)
+    }
+
+    /// A control plane inside the network namespace `ns`, reached at `ns.inner_ip` (a test's
+    /// own second host, whose link can be blackholed).
+    pub fn start_in(ns: &netns::Netns) -> io::Result<ControlPlane> {
+        Self::start_on(Some(ns))
+    }
+
+    fn launch(&mut self, name: &'static str, bin: PathBuf, args: Vec<String>) -> io::Result<()> {
+        let child = spawn(name, &self.dir, self.netns.as_deref(), &bin, &args)?;
+        self.children.push(child);
+        self.specs.push((name, bin, args));
+        Ok(())
+    }
+
+    /// Stops one process and starts it again with the same arguments (same ports, data and
+    /// certificates), e.g. an API server restarted under a running Swell.
+    pub fn restart(&mut self, name: &str) -> io::Result<()> {
+        self.kill(name);
+        let (name, bin, args) = self.specs.iter().find(|(n, _, _)| *n == name).cloned().ok_or_else(|| io::Error::other(format!("no process {name}")))?;
+        let child = spawn(name, &self.dir, self.netns.as_deref(), &bin, &args)?;
+        if let Some(slot) = self.children.iter_mut().find(|(n, _)| *n == name) {
+            *slot = child;
+        }
+        if name == "apiserver" {
+            self.wait_ready(Duration::from_secs(90))?;
+        }
+        Ok(())
+    }
+
+    fn start_on(ns: Option<&netns::Netns>) -> io::Result<ControlPlane> {
         let bin = binaries()?;
+        let host = ns.map_or("127.0.0.1".to_string(), |n| n.inner_ip.clone());
         let base = std::env::var_os("TEST_SERVICES_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&base)?;
         let dir = base.join(format!("kube-{}-{}", std::process::id(), free_port()?));
         std::fs::create_dir_all(dir.join("etcd"))?;
         std::fs::create_dir_all(dir.join("certs"))?;
-        let mut cp = ControlPlane { dir: dir.clone(), children: Vec::new(), api_url: String::new(), token: String::new() };
+        let mut cp = ControlPlane { dir: dir.clone(), children: Vec::new(), specs: Vec::new(), netns: ns.map(|n| n.name.clone()), api_url: String::new(), token: String::new() };
 
         let (etcd_client, etcd_peer, api) = (free_port()?, free_port()?, free_port()?);
         let token: String = {
@@ -112,11 +157,10 @@ impl ControlPlane {
         ]))?;
 
         let d = |p: &str| dir.join(p).display().to_string();
-        cp.children.push(spawn(
+        cp.launch(
             "etcd",
-            &dir,
-            &bin.join("etcd"),
-            &[
+            bin.join("etcd"),
+            vec![
                 "--data-dir".into(),
                 d("etcd"),
                 "--listen-client-urls".into(),
@@ -124,16 +168,15 @@ impl ControlPlane {
                 "--listen-peer-urls".into(),
                 format!("http://127.0.0.1:{etcd_peer}"),
             ],
-        )?);
-        cp.children.push(spawn(
+        )?;
+        cp.launch(
             "apiserver",
-            &dir,
-            &bin.join("kube-apiserver"),
-            &[
+            bin.join("kube-apiserver"),
+            vec![
                 format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
                 format!("--cert-dir={}", d("certs")),
-                "--bind-address=127.0.0.1".into(),
-                "--advertise-address=127.0.0.1".into(),
+                format!("--bind-address={host}"),
+                format!("--advertise-address={host}"),
                 format!("--secure-port={api}"),
                 "--service-cluster-ip-range=10.0.0.0/24".into(),
                 "--authorization-mode=RBAC".into(),
@@ -151,16 +194,15 @@ impl ControlPlane {
                 format!("--proxy-client-cert-file={}", d("certs/front-proxy-client.crt")),
                 format!("--proxy-client-key-file={}", d("certs/front-proxy-client.key")),
             ],
-        )?);
-        cp.api_url = format!("https://127.0.0.1:{api}");
+        )?;
+        cp.api_url = format!("https://{host}:{api}");
         cp.token = token;
         std::fs::write(dir.join("kubeconfig"), cp.kubeconfig())?;
         cp.wait_ready(Duration::from_secs(90))?;
-        cp.children.push(spawn(
+        cp.launch(
             "controller-manager",
-            &dir,
-            &bin.join("kube-controller-manager"),
-            &[
+            bin.join("kube-controller-manager"),
+            vec![
                 format!("--kubeconfig={}", d("kubeconfig")),
                 "--leader-elect=false".into(),
                 "--bind-address=127.0.0.1".into(),
@@ -169,7 +211,7 @@ impl ControlPlane {
                 "--horizontal-pod-autoscaler-sync-period=1s".into(),
                 "--horizontal-pod-autoscaler-downscale-stabilization=0s".into(),
             ],
-        )?);
+        )?;
         Ok(cp)
     }
 
@@ -278,6 +320,8 @@ pub mod helm;
 pub mod k8s;
 pub mod keycloak;
 pub mod oidc;
+pub mod postgres;
 pub mod kafka;
 pub mod moto;
+pub mod netns;
 pub mod rabbitmq;

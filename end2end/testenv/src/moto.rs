@@ -28,7 +28,28 @@ fn program() -> PathBuf {
 
 impl Moto {
     pub fn start() -> io::Result<Moto> {
-        let port = free_port()?;
+        Self::start_on(free_port()?)
+    }
+
+    /// Stops the server (SIGKILL): its queues are gone with it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A fresh server on the port of a stopped one (no queues yet).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.child = Self::spawn_on(self.port)?;
+        Ok(())
+    }
+
+    fn start_on(port: u16) -> io::Result<Moto> {
+        Ok(Moto { child: Self::spawn_on(port)?, port })
+    }
+
+    /// Starts moto_server on `port` and waits until it listens.
+    fn spawn_on(port: u16) -> io::Result<Child> {
         let mut cmd = Command::new(program());
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         unsafe {
@@ -38,10 +59,10 @@ impl Moto {
             });
         }
         let child = cmd.spawn().map_err(|e| io::Error::other(format!("{}: {e} (dev.sh installs moto[server] into a venv)", program().display())))?;
-        let mut moto = Moto { child, port };
+        let mut child = child;
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = moto.child.try_wait()? {
+            if let Some(status) = child.try_wait()? {
                 return Err(io::Error::other(format!("moto_server exited: {status}")));
             }
             if started.elapsed() > Duration::from_secs(30) {
@@ -49,7 +70,7 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(moto)
+        Ok(child)
     }
 
     pub fn endpoint(&self) -> String {

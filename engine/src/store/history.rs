@@ -30,6 +30,13 @@ pub struct NewSample {
 }
 
 /// Writes a batch of decisions and samples in one transaction.
+/// Which of `ids` are still ScaledObjects (the writer drops rows of objects deleted while
+/// they waited for SQL).
+pub async fn existing_objects(db: &DatabaseConnection, ids: Vec<i32>) -> Result<std::collections::BTreeSet<i32>> {
+    let rows = scaled_objects::Entity::find().filter(scaled_objects::Column::Id.is_in(ids)).select_only().column(scaled_objects::Column::Id).into_tuple::<i32>().all(db).await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn write_batch(db: &DatabaseConnection, decisions: &[NewDecision], samples: &[NewSample], states: &[(i32, state::ObjectState)]) -> Result<()> {
     if decisions.is_empty() && samples.is_empty() && states.is_empty() {
         return Ok(());

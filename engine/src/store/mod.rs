@@ -9,7 +9,7 @@ pub mod sessions;
 pub mod state;
 pub mod tenancy;
 
-pub use history::{NewDecision, NewSample, decisions_between, prune_history, recent_decisions, recent_decisions_where, samples_between, write_batch};
+pub use history::{NewDecision, NewSample, decisions_between, existing_objects, prune_history, recent_decisions, recent_decisions_where, samples_between, write_batch};
 pub use secrets::{delete_trigger_auth, put_trigger_auth, put_webhook_source, trigger_auth_purpose, trigger_auth_sealed, webhook_secret};
 
 use chrono::{DateTime, Utc};
