@@ -29,6 +29,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
 }
 
 /// Reads `text` (named `name` in errors) into a series; errors name the row and column.
+/// The most slots a trace may span: ten million (115 days at 1 s, 19 years at 1 min).
+pub const MAX_SLOTS: i64 = 10_000_000;
+
 pub fn read(name: &str, text: &str, cols: &Columns) -> Result<Series> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| Error::invalid(format!("trace {name}"), format!("header: {e}")))?.clone();
@@ -59,11 +62,27 @@ pub fn read(name: &str, text: &str, cols: &Columns) -> Result<Series> {
         let value: f64 = r.get(value_col).unwrap_or("").trim().parse().map_err(|_| Error::invalid(&row, format!("column {:?} is not a number", &headers[value_col])))?;
         let t = match time_col {
             Some(c) => parse_time(r.get(c).unwrap_or("")).ok_or_else(|| Error::invalid(&row, format!("column {:?} is neither RFC 3339 nor unix seconds", &headers[c])))?,
-            None => i as i64 * cols.step.ok_or_else(|| Error::invalid("--step", format!("{name} has no time column: give the seconds per row")))?,
+            None => {
+                let step = cols.step.ok_or_else(|| Error::invalid("--step", format!("{name} has no time column: give the seconds per row")))?;
+                (i as i64).checked_mul(step).ok_or_else(|| Error::invalid("--step", format!("{step} s per row is too large")))?
+            }
         };
         samples.push((t, value));
     }
     let step = cols.step.unwrap_or_else(|| common_gap(&samples));
+    if step <= 0 {
+        return Err(Error::invalid("--step", format!("{step} is not a positive number of seconds")));
+    }
+    // One slot per step from the first time to the last: a far-off timestamp must be an
+    // error, not gigabytes of empty slots.
+    let (first_t, last_t) = samples.iter().fold((i64::MAX, i64::MIN), |(lo, hi), (t, _)| (lo.min(*t), hi.max(*t)));
+    let slots = (last_t as i128 - first_t as i128) / step as i128 + 1;
+    if slots > MAX_SLOTS as i128 {
+        return Err(Error::invalid(
+            format!("trace {name}"),
+            format!("its times span {slots} slots of {step} s (from {first_t} to {last_t}); at most {MAX_SLOTS}: check the time column, or give a larger --step"),
+        ));
+    }
     Ok(Series::from_samples(&samples, step))
 }
 
@@ -98,5 +117,10 @@ mod tests {
         assert!(err.contains("--step"), "{err}");
         let err = read("bad", "timestamp,v\n2016-01-01T00:00:00Z,1\n2016-01-01T01:00:00Z,x\n", &Columns::default()).unwrap_err().to_string();
         assert!(err.contains("row 3"), "{err}");
+        // Found by fuzzing: one far-off time made gigabytes of empty slots.
+        let err = read("far", "t,v\n1700000000,1\n1700000060,2\n99999999999,3\n", &Columns::default()).unwrap_err().to_string();
+        assert!(err.contains("trace far") && err.contains("slots of 60 s"), "{err}");
+        let err = read("plain", "v\n1\n2\n3\n", &Columns { step: Some(i64::MAX), ..Default::default() }).unwrap_err().to_string();
+        assert!(err.contains("--step"), "{err}");
     }
 }
