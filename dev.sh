@@ -197,10 +197,40 @@ check_wasm_deps() {
   record wasm-deps 1 0
 }
 
+# Test binaries that take longest start first, so the two lanes end together.
+SLOW_FIRST="demo_faults faults kafka rabbitmq replay durability restart kube hpa canary jobs keda_compat login rotation"
+
+# Builds every test binary once, then runs them two at a time (most wait on servers, not
+# the CPU), each in its package's folder as `cargo test` would; the logs are printed whole,
+# one binary after another, and counted.
 cargo_tests() {
-  local log="$WORK/cargo-test.log" rc=0
+  local log="$WORK/cargo-test.log" list="$WORK/test-binaries" logs="$WORK/test-logs" rc=0
   leptos_env
-  cargo test --no-fail-fast -p migrations -p engine -p server -p app --features app/ssr 2>&1 | tee "$log" || rc=$?
+  mkdir -p "$logs"
+  cargo test --no-run --message-format=json-render-diagnostics -p migrations -p engine -p server -p app --features app/ssr \
+    | python3 -c '
+import json, os, sys
+slow = sys.argv[1].split()
+found = []
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        name = m["target"]["name"]
+        found.append((slow.index(name) if name in slow else len(slow), os.path.dirname(m["manifest_path"]), m["executable"]))
+for _, folder, exe in sorted(found, key=lambda f: f[0]):
+    print(folder, exe)
+' "$SLOW_FIRST" >"$list" || { record "cargo test" 0 1; return 1; }
+  # shellcheck disable=SC2016
+  xargs -P 2 -L 1 bash -c 'cd "$0" && "$1" >"'"$logs"'/$(basename "$1").log" 2>&1; echo "$? $(basename "$1")" >>"'"$logs"'/status"' <"$list"
+  : >"$log"
+  while read -r _ exe; do
+    echo "     Running $(basename "$exe")" >>"$log"
+    cat "$logs/$(basename "$exe").log" >>"$log"
+  done <"$list"
+  cat "$log"
+  if [ ! -f "$logs/status" ] || [ "$(wc -l <"$logs/status")" -ne "$(wc -l <"$list")" ] || grep -qv '^0 ' "$logs/status"; then
+    rc=1
+  fi
   local passed failed
   passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
   failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")

@@ -100,9 +100,9 @@ async fn a_blackholed_cluster_does_not_hold_up_another() {
     assert!(tokio::time::timeout(Duration::from_secs(3), replicas(&west, "shop", "web")).await.is_err(), "west still answers");
     east_metric.set(55);
     west_metric.set(55);
-    reaches(&east, "web", 6, Duration::from_secs(15)).await;
+    reaches(&east, "web", 6, Duration::from_secs(25)).await;
     east_metric.set(85);
-    reaches(&east, "web", 9, Duration::from_secs(15)).await;
+    reaches(&east, "web", 9, Duration::from_secs(25)).await;
 
     // West's network is back: its object catches up.
     west_host.blackhole(false).unwrap();
