@@ -90,23 +90,24 @@ install_system() {
 }
 
 # cargo-leptos and wasm-bindgen-cli, built side by side. cargo-leptos' own release profile
-# asks for fat LTO in one codegen unit (15 minutes here); a build tool does not need that, so
-# the profile is overridden for these installs only.
+# asks for fat LTO in one codegen unit (15 minutes here). Its work per build is small (it
+# runs cargo, wasm-bindgen and a CSS minifier), so it is built without optimisation;
+# wasm-bindgen, which rewrites every wasm file, keeps some (opt-level 1, no LTO).
 install_rust_tools() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   local pids=() rc=0
-  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_OPT_LEVEL=1
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-    cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION" &
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
+      cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION" &
     pids+=($!)
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
     # Not --locked: its lock file names a crate version the index no longer has.
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" &
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+      cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" &
     pids+=($!)
   fi
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
-  unset CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS CARGO_PROFILE_RELEASE_OPT_LEVEL
   return $rc
 }
 

@@ -46,7 +46,9 @@ object=$(curl -sf -H "$auth" -d "tenant=demo" "http://127.0.0.1:$port$(fn load_o
 echo "== SSR, $OBJECTS objects, 200 connections, ${SECS}s each (wrk --latency)"
 for path in "/t/demo" "/t/demo/o/$object"; do
   echo "-- GET $path"
+  before=$(ps -o rss= -p "$pid")
   wrk -t2 -c200 -d"${SECS}s" --latency -H "$auth" "http://127.0.0.1:$port$path" | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"
+  echo "   server RSS $((before / 1024)) MiB before, $(( $(ps -o rss= -p "$pid") / 1024 )) MiB after (BENCH_SECS=600 makes this a soak)"
 done
 echo "== live stream, ${BENCH_CLIENTS:-1000} websocket clients"
 BENCH_PORT=$port BENCH_TOKEN=$token BENCH_PID=$pid BENCH_OBJECT=$object BENCH_OVERRIDE_PATH=$override \

@@ -6,6 +6,10 @@
 //!
 //!   cargo bench -p server --bench webhook
 //!   BENCH_SECS=10 BENCH_CONNECTIONS=16 BENCH_SOURCES=100 cargo bench -p server --bench webhook
+//!
+//! The throughput phase is also the soak: run it for minutes (`BENCH_SECS=600`) and it prints
+//! the process's RSS every `BENCH_RSS_EVERY` seconds (30) and the request latency p50/p99, so
+//! a leak shows as RSS that keeps growing after the first minute.
 
 #[path = "../src/hooks.rs"]
 #[allow(dead_code, unused_imports)]
@@ -49,6 +53,13 @@ async fn post(conn: &mut TcpStream, buf: &mut Vec<u8>, source: &str, secret: &st
             }
         }
     }
+}
+
+/// This process's resident set (the server, the engine and the load's clients), in MiB.
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    pages * 4096.0 / 1048576.0
 }
 
 #[tokio::main]
@@ -127,25 +138,43 @@ async fn main() {
     // Throughput: `conns` keep-alive connections pushing to all sources for `secs`.
     let accepted = Arc::new(AtomicU64::new(0));
     let counter = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(secs);
+    let rss_every: u64 = env("BENCH_RSS_EVERY", 30);
+    let sampler = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(rss_every));
+        loop {
+            every.tick().await;
+            println!("after {:>4} s: RSS {:.1} MiB", started.elapsed().as_secs(), rss_mib());
+        }
+    });
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let (accepted, counter) = (accepted.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = TcpStream::connect(addr).await.unwrap();
             let mut buf = Vec::new();
+            let mut lat = Vec::new();
             while Instant::now() < until {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let i = (n as usize) % sources;
+                let sent = Instant::now();
                 if post(&mut conn, &mut buf, &format!("s{i}"), &format!("secret-{i}"), 10_000 + n).await == 202 {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }
+                lat.push(sent.elapsed().as_secs_f32() * 1000.0);
             }
+            lat
         }));
     }
+    let mut lat = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        lat.extend(t.await.unwrap());
     }
+    sampler.abort();
+    lat.sort_by(f32::total_cmp);
+    let at = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
+    println!("request latency under load: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; RSS at the end {:.1} MiB", at(0.5), at(0.99), at(1.0), rss_mib());
     println!(
         "{} requests accepted in {secs} s over {conns} connections to {sources} sources: {:.0} per second",
         accepted.load(Ordering::Relaxed),
