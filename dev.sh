@@ -140,7 +140,7 @@ link_target() {
   local key dir newest
   key=$( (cat Cargo.lock; rustc -V) | sha256sum | cut -c1-16)
   dir="$CACHE/target-$key"
-  newest=$(ls -dt "$CACHE"/target-* 2>/dev/null | head -n 1)
+  newest=$(ls -dt "$CACHE"/target-* 2>/dev/null | head -n 1 || true)
   if [ ! -d "$dir" ] && [ -n "$newest" ]; then
     say "target: moving $(basename "$newest") to target-$key (Cargo.lock or rustc changed)"
     mv "$newest" "$dir"
