@@ -45,6 +45,14 @@ impl Pending {
         self.rows() == 0 && self.states.is_empty()
     }
 
+    /// Everything pending in one transaction; counts the rows written.
+    async fn store(&self, db: &sea_orm::DatabaseConnection, metrics: &crate::metrics::Metrics) -> crate::Result<()> {
+        let states: Vec<_> = self.states.iter().map(|(id, s)| (*id, s.clone())).collect();
+        store::write_batch(db, &self.decisions, &self.samples, &states).await?;
+        metrics.rows_written.inc_by(self.rows() as u64);
+        Ok(())
+    }
+
     /// Keeps only the rows and states of `objects`; returns how many rows went.
     fn retain(&mut self, objects: &std::collections::BTreeSet<i32>) -> usize {
         let before = self.rows();
@@ -123,20 +131,15 @@ impl Engine {
         for r in records {
             self.inner.metrics.rows_queued.inc_by(pending.add(r));
         }
-        let states: Vec<_> = pending.states.iter().map(|(id, s)| (*id, s.clone())).collect();
-        store::write_batch(&self.inner.db, &pending.decisions, &pending.samples, &states).await?;
-        self.inner.metrics.rows_written.inc_by(pending.rows() as u64);
-        Ok(())
+        pending.store(&self.inner.db, &self.inner.metrics).await
     }
 
     /// One transaction with everything pending; on failure the rows stay (trimmed to
     /// WRITE_QUEUE, the dropped ones counted).
     async fn flush(&self, pending: &mut Pending, failing_since: &mut Option<Instant>) {
         let metrics = &self.inner.metrics;
-        let states: Vec<_> = pending.states.iter().map(|(id, s)| (*id, s.clone())).collect();
-        match store::write_batch(&self.inner.db, &pending.decisions, &pending.samples, &states).await {
+        match pending.store(&self.inner.db, metrics).await {
             Ok(()) => {
-                metrics.rows_written.inc_by(pending.rows() as u64);
                 if let Some(since) = failing_since.take() {
                     tracing::info!(rows = pending.rows(), after_secs = since.elapsed().as_secs(), "SQL answers again: the rows kept meanwhile are written");
                 }
@@ -149,9 +152,7 @@ impl Engine {
                     if let Ok(live) = store::existing_objects(&self.inner.db, pending.objects()).await {
                         let gone = pending.retain(&live);
                         metrics.rows_dropped.inc_by(gone as u64);
-                        let states: Vec<_> = pending.states.iter().map(|(id, s)| (*id, s.clone())).collect();
-                        if store::write_batch(&self.inner.db, &pending.decisions, &pending.samples, &states).await.is_ok() {
-                            metrics.rows_written.inc_by(pending.rows() as u64);
+                        if pending.store(&self.inner.db, metrics).await.is_ok() {
                             *pending = Pending::default();
                             *failing_since = None;
                             return;
