@@ -47,7 +47,11 @@ echo "== SSR, $OBJECTS objects, 200 connections, ${SECS}s each (wrk --latency)"
 for path in "/t/demo" "/t/demo/o/$object"; do
   echo "-- GET $path"
   before=$(ps -o rss= -p "$pid")
+  # The server's RSS every 30 s while wrk runs, so a long run (BENCH_SECS=600) shows a leak.
+  ( while sleep 30; do echo "   … server RSS $(( $(ps -o rss= -p "$pid") / 1024 )) MiB"; done ) &
+  sampler=$!
   wrk -t2 -c200 -d"${SECS}s" --latency -H "$auth" "http://127.0.0.1:$port$path" | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"
+  kill "$sampler"
   echo "   server RSS $((before / 1024)) MiB before, $(( $(ps -o rss= -p "$pid") / 1024 )) MiB after (BENCH_SECS=600 makes this a soak)"
 done
 echo "== live stream, ${BENCH_CLIENTS:-1000} websocket clients"

@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 use engine::sim::{SimCluster, WorkloadKind, WorkloadSpec, builtin_trace};
 use engine::spec::ScaledObjectSpec;
 use engine::{Engine, EngineOptions, store};
+use openmetrics::{quantile, sample};
+
+#[path = "common/openmetrics.rs"]
+#[allow(dead_code)]
+mod openmetrics;
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -32,24 +37,6 @@ fn usage() -> (f64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let rss_kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     (ticks / 100.0, rss_kb * 1024)
-}
-
-/// Reads a counter or histogram sample from the OpenMetrics text.
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-}
-
-/// The smallest bucket bound below which `q` of the histogram's samples fall.
-fn quantile(text: &str, name: &str, q: f64) -> f64 {
-    let total = sample(text, &format!("{name}_count"));
-    for line in text.lines().filter(|l| l.starts_with(&format!("{name}_bucket{{"))) {
-        let le: f64 = line.split("le=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(f64::INFINITY);
-        let count: f64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        if count >= q * total {
-            return le;
-        }
-    }
-    f64::INFINITY
 }
 
 #[tokio::main]

@@ -1,14 +1,16 @@
-//! Steady state on a real control plane: what 1,000 ScaledObjects cost the API server when
-//! nothing changes. Not a test: run on purpose.
+//! Steady state on a real control plane: what 1,000 ScaledObjects (or 10,000 for ten
+//! minutes) cost the API server when nothing changes. Not a test: run on purpose.
 //!
 //!   cargo bench -p engine --bench steady_state
 //!   BENCH_OBJECTS=1000 BENCH_SECS=60 cargo bench -p engine --bench steady_state
+//!   BENCH_OBJECTS=10000 BENCH_SECS=600 cargo bench -p engine --bench steady_state
 //!
 //! BENCH_OBJECTS Deployments at 1 replica, one direct-mode ScaledObject each (1 s polling, a
 //! metric that keeps them at 1). The API server's `apiserver_request_total` is read over a
 //! quiet window without Swell (the control plane's own traffic) and then over BENCH_SECS with
 //! Swell polling; the difference per poll is Swell's cost. Prints requests per poll, Swell's
-//! cores and RSS (this process), and the API server's cores.
+//! cores and RSS (this process, also every BENCH_RSS_EVERY seconds, 60, so a leak shows),
+//! the API server's cores, and the scheduler's lateness, skipped polls and dropped records.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,11 @@ use engine::actuate::{Fence, KubeCluster};
 use engine::spec::ScaledObjectSpec;
 use engine::{Engine, EngineOptions, store};
 use testenv::ControlPlane;
+use openmetrics::{quantile, sample, sum};
 use testenv::k8s::{MetricEndpoint, deployment, namespace};
+
+#[path = "common/openmetrics.rs"]
+mod openmetrics;
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -56,13 +62,7 @@ async fn apiserver_requests(cp: &ControlPlane) -> f64 {
 
 /// Polls run so far, from the engine's loop latency histogram.
 fn polls(engine: &Engine) -> f64 {
-    engine
-        .metrics()
-        .encode()
-        .lines()
-        .find(|l| l.starts_with("swell_scale_loop_latency_seconds_count "))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
+    sample(&engine.metrics().encode(), "swell_scale_loop_latency_seconds_count")
 }
 
 #[tokio::main]
@@ -103,9 +103,14 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(5)).await; // every object polled, caches listed
     let me = std::process::id().to_string();
     let (r0, p0, c0, a0, t0) = (apiserver_requests(&cp).await, polls(&engine), cpu_secs(&me), cpu_secs(&apiserver_pid), Instant::now());
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let rss_every: u64 = env("BENCH_RSS_EVERY", 60);
+    while t0.elapsed() < Duration::from_secs(secs) {
+        tokio::time::sleep(Duration::from_secs(rss_every).min(Duration::from_secs(secs).saturating_sub(t0.elapsed()))).await;
+        println!("  after {:>4} s: RSS {:.0} MiB, {:.0} polls", t0.elapsed().as_secs(), rss_mib(), polls(&engine) - p0);
+    }
     let (r1, p1, c1, a1) = (apiserver_requests(&cp).await, polls(&engine), cpu_secs(&me), cpu_secs(&apiserver_pid));
     let elapsed = t0.elapsed().as_secs_f64();
+    let text = engine.metrics().encode();
     let _ = stop.send(true);
     let _ = handle.await;
     // One request of each window is this benchmark's own /metrics read.
@@ -120,4 +125,14 @@ async fn main() {
         swell_requests / polls.max(1.0)
     );
     println!("Swell (this process): {:.2} cores, RSS {:.0} MiB; kube-apiserver: {:.2} cores", (c1 - c0) / elapsed, rss_mib(), (a1 - a0) / elapsed);
+    println!(
+        "scheduler: lateness p50 ≤ {:.1} ms, p99 ≤ {:.1} ms; poll p99 ≤ {:.1} ms; skipped polls {:.0}; dropped records {:.0}; scale writes {:.0}; actuation errors {:.0}",
+        quantile(&text, "swell_scheduler_lateness_seconds", 0.50) * 1000.0,
+        quantile(&text, "swell_scheduler_lateness_seconds", 0.99) * 1000.0,
+        quantile(&text, "swell_scale_loop_latency_seconds", 0.99) * 1000.0,
+        sample(&text, "swell_scheduler_skipped_polls_total"),
+        sample(&text, "swell_store_records_dropped_total"),
+        sample(&text, "swell_scale_writes_total"),
+        sum(&text, "swell_actuation_errors_total"),
+    );
 }

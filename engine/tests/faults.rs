@@ -1,7 +1,7 @@
 //! Faults a production cluster sees, each on real peers with the engine's real loop: the API
 //! server restarted under it; one cluster's network blackholed (a network namespace of the
-//! test's own) while another cluster keeps scaling; the SQS server down (the trigger fails,
-//! KEDA's fallback takes over) and back (scaling follows the queue again).
+//! test's own) while another cluster keeps scaling; the SQS server and a Kafka broker down
+//! (the trigger fails, KEDA's fallback takes over) and back (scaling follows the lag again).
 
 mod common;
 
@@ -12,6 +12,7 @@ use engine::actuate::Fence;
 use engine::spec::ScaledObject;
 use kube::api::{Api, PostParams};
 use testenv::ControlPlane;
+use testenv::kafka::Kafka;
 use testenv::moto::Moto;
 use testenv::netns::Netns;
 
@@ -149,6 +150,49 @@ async fn the_sqs_server_goes_down_and_comes_back() {
     reaches(&client, "worker", 6, WAIT).await;
     eventually("the fallback over", WAIT, || async {
         objects.get("worker").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "False").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_broker_goes_down_and_comes_back() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let _one = SERIAL.lock().await;
+    let cp = ControlPlane::start().expect("control plane starts");
+    let client = cp.client().await;
+    prepare(&client, &["consumer"]).await;
+    let mut kafka = tokio::task::block_in_place(Kafka::start).expect("Kafka starts");
+    let produce = |bootstrap: String, from: usize, n: usize| async move {
+        let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        for i in from..from + n {
+            producer.send(FutureRecord::<str, str>::to("orders").payload(&format!("m{i}")), Duration::from_secs(30)).await.map_err(|(e, _)| e).unwrap();
+        }
+    };
+    // 25 records on the topic's one partition, nothing committed by the group: under
+    // offsetResetPolicy earliest the lag is all of them.
+    produce(kafka.bootstrap(), 0, 25).await;
+    let trigger = serde_json::json!({"type": "kafka", "metadata": {
+        "bootstrapServers": kafka.bootstrap(), "consumerGroup": "workers", "topic": "orders", "lagThreshold": "10",
+        "offsetResetPolicy": "earliest", "allowIdleConsumers": "true"}});
+    let _running = Running::start(vec![("east", client.clone(), Fence::always())]).await;
+    let objects: Api<ScaledObject> = Api::namespaced(client.clone(), "shop");
+    objects.create(&PostParams::default(), &direct("consumer", trigger, serde_json::json!({"fallback": {"failureThreshold": 3, "replicas": 5}}))).await.unwrap();
+    reaches(&client, "consumer", 3, WAIT).await;
+
+    // Down: the trigger fails; past failureThreshold the fallback's 5 replicas hold.
+    tokio::task::block_in_place(|| kafka.stop());
+    reaches(&client, "consumer", 5, WAIT).await;
+    eventually("the failing trigger shown", WAIT, || async {
+        objects.get("consumer").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "True").then_some(())
+    })
+    .await;
+    // Back on the same data, with 30 more records: a lag of 55.
+    tokio::task::block_in_place(|| kafka.restart()).expect("Kafka starts again");
+    produce(kafka.bootstrap(), 25, 30).await;
+    reaches(&client, "consumer", 6, WAIT).await;
+    eventually("the fallback over", WAIT, || async {
+        objects.get("consumer").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "False").then_some(())
     })
     .await;
 }

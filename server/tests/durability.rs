@@ -10,6 +10,10 @@
 //! the API, eight clients at once) and started again on the same database: every write it
 //! acknowledged is there once, no object is half stored (its trigger rows match its spec),
 //! and the restarted engine runs them all.
+//!
+//! `swell serve` SIGKILLed while it creates the Jobs of a ScaledJob on a real control plane
+//! and started again: it counts what the cluster holds and makes only the rest, so the
+//! ScaledJob ends with the number of Jobs its queue asks for, not one more.
 
 mod common;
 
@@ -17,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Serve, free_port, get, request, swell, token};
+use common::{KEY, Serve, free_port, get, register_cluster, request, swell, token};
 use testenv::postgres::Postgres;
 
 fn metric(port: u16, name: &str) -> Option<f64> {
@@ -201,4 +205,70 @@ fn a_kill_in_a_burst_of_writes_leaves_no_half_applied_object() {
         assert!(started.elapsed() < Duration::from_secs(30), "{polled} of {} objects back after the restart", stored.len());
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// `swell serve` on the registered cluster in `dir`, its output appended to `serve.log`.
+fn serve(dir: &std::path::Path, db: &str) -> (Serve, u16) {
+    let port = free_port();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
+    let serve = Serve(
+        swell(dir)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", db, "--log", "info"])
+            .env("SWELL_SECRET_KEY", KEY)
+            .env("SWELL_METRICS_API_BIND", format!("127.0.0.1:{}", free_port()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    (serve, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_creating_jobs_makes_no_duplicate() {
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::{Api, ListParams};
+    const WANTED: usize = 150;
+    let (cp, client) = common::control_plane().await;
+    let (dir, db) = register_cluster(&cp);
+    // The queue asks for 150 Jobs (targetValue 1); the Jobs are suspended, so the cluster
+    // starts no pods for them and each stays running, counted by the next poll.
+    let queue = testenv::k8s::MetricEndpoint::start(WANTED as i64).await;
+    testenv::k8s::create_yaml(
+        &client,
+        &format!(
+            "apiVersion: swell.dev/v1alpha1\nkind: ScaledJob\nmetadata: {{name: batch, namespace: shop}}\nspec:\n  pollingInterval: 1\n  maxReplicaCount: {WANTED}\n\
+             \x20 jobTargetRef: {{suspend: true, template: {{spec: {{restartPolicy: Never, containers: [{{name: work, image: registry.invalid/work:1}}]}}}}}}\n\
+             \x20 triggers:\n  - type: metrics-api\n    metadata: {{url: \"{}\", valueLocation: value, targetValue: \"1\"}}\n",
+            queue.url
+        ),
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "shop");
+    let count = || {
+        let jobs = jobs.clone();
+        async move { jobs.list(&ListParams::default().labels(&format!("{}=batch", engine::actuate::LABEL_SCALED_JOB))).await.map(|l| l.items.len()).unwrap_or(0) }
+    };
+
+    // Killed as soon as the first Jobs exist, while it is still making the others.
+    let (mut first, _) = serve(dir.path(), &db);
+    let started = Instant::now();
+    while count().await < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no Job made: {}", std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // requests already sent have landed
+    let at_kill = count().await;
+    eprintln!("{at_kill} of {WANTED} Jobs made before the kill");
+    assert!(at_kill < WANTED, "the kill came after the burst ({at_kill} Jobs): it proves nothing");
+
+    // Started again: it makes the rest, and no more through the following polls.
+    let (_again, port) = serve(dir.path(), &db);
+    testenv::k8s::eventually("the rest of the Jobs made", Duration::from_secs(60), || async { (count().await >= WANTED).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count().await, WANTED, "{at_kill} Jobs at the kill; after the restart and five polls");
+    assert!(get(port, "/healthz").is_some());
 }
