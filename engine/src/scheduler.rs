@@ -45,11 +45,14 @@ impl Schedule {
     }
 }
 
-/// The next due time after a poll that was due at `due` and dispatched at `at`: keep to the
-/// object's own cadence, unless it fell more than a whole interval behind.
+/// The next due time after a poll that was due at `due` and dispatched at `at`: the first
+/// time on the object's own cadence (`due` plus whole intervals) after `at`. An object that
+/// fell behind skips the polls it missed but keeps its phase, so objects spread over the
+/// interval stay spread after a stall instead of all becoming due at the same instant.
 pub fn next_due(due: Instant, at: Instant, interval: Duration) -> Instant {
-    let next = due + interval;
-    if next > at { next } else { at + interval }
+    let interval = interval.max(Duration::from_millis(1));
+    let missed = at.saturating_duration_since(due).as_nanos() / interval.as_nanos();
+    due + interval * (missed as u32).saturating_add(1)
 }
 
 #[cfg(test)]
@@ -73,6 +76,12 @@ mod tests {
         let t = Instant::now();
         let i = Duration::from_secs(1);
         assert_eq!(next_due(t, t + Duration::from_millis(30), i), t + i, "a late tick does not shift the cadence");
-        assert_eq!(next_due(t, t + Duration::from_secs(5), i), t + Duration::from_secs(6), "far behind: start again from now");
+        assert_eq!(next_due(t, t + Duration::from_secs(5), i), t + Duration::from_secs(6), "far behind: the missed polls skipped");
+        // Two objects half an interval apart, both stalled for seconds: still half apart.
+        let (a, b) = (t, t + Duration::from_millis(500));
+        let stalled_until = t + Duration::from_millis(4200);
+        assert_eq!(next_due(a, stalled_until, i), t + Duration::from_secs(5));
+        assert_eq!(next_due(b, stalled_until, i), t + Duration::from_millis(4500));
+        assert_eq!(next_due(t, t + i, i), t + 2 * i, "due exactly now: the next interval");
     }
 }
