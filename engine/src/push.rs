@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+pub mod replay;
+
 /// What a push does to its source's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PushUpdate {

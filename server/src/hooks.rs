@@ -7,9 +7,8 @@
 //! captured request cannot be replayed. Every refusal is a 4xx with the reason, and changes
 //! nothing.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,6 +18,7 @@ use engine::Engine;
 use engine::crypto::Sealer;
 use engine::metrics::OutcomeLabels;
 use engine::push::PushUpdate;
+use engine::push::replay::SeenSignatures;
 
 /// Largest body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -29,12 +29,12 @@ pub struct Hooks {
     pub engine: Engine,
     pub sealer: Option<Arc<Sealer>>,
     /// Signatures accepted within the window (replay protection).
-    seen: Mutex<HashMap<String, Instant>>,
+    seen: Mutex<SeenSignatures>,
 }
 
 impl Hooks {
     pub fn new(engine: Engine, sealer: Option<Arc<Sealer>>) -> Self {
-        Hooks { engine, sealer, seen: Mutex::new(HashMap::new()) }
+        Hooks { engine, sealer, seen: Mutex::new(SeenSignatures::default()) }
     }
 
     fn refuse(&self, code: StatusCode, outcome: &str, reason: String) -> Response {
@@ -98,17 +98,9 @@ pub async fn receive(State(hooks): State<Arc<Hooks>>, Path((tenant, source)): Pa
         Ok(u) => u,
         Err(reason) => return hooks.refuse(StatusCode::BAD_REQUEST, "malformed", reason),
     };
-    {
-        let mut seen = hooks.seen.lock().expect("seen lock");
-        let cutoff = Instant::now() - 2 * WINDOW;
-        if seen.len() > 10_000 {
-            seen.retain(|_, at| *at > cutoff);
-        }
-        if seen.get(signature).is_some_and(|at| *at > cutoff) {
-            drop(seen);
-            return hooks.refuse(StatusCode::CONFLICT, "replay", "this signed request was already accepted".into());
-        }
-        seen.insert(signature.to_string(), Instant::now());
+    let first_use = hooks.seen.lock().expect("seen lock").first_use(ts, now, WINDOW.as_secs() as i64, signature);
+    if !first_use {
+        return hooks.refuse(StatusCode::CONFLICT, "replay", "this signed request was already accepted".into());
     }
     let value = hooks.engine.push(&tenant, &source, update);
     hooks.engine.metrics().webhook_requests.get_or_create(&OutcomeLabels { outcome: "accepted".into() }).inc();
