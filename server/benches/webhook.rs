@@ -145,11 +145,23 @@ async fn main() {
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
     let rss_every: u64 = env("BENCH_RSS_EVERY", 30);
-    let sampler = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(rss_every));
-        loop {
-            every.tick().await;
-            println!("after {:>4} s: RSS {:.1} MiB", started.elapsed().as_secs(), rss_mib());
+    let sampler = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(rss_every));
+            loop {
+                every.tick().await;
+                // What waits for SQL in memory (bounded: past the write queue, records are dropped and counted).
+                let text = engine.metrics().encode();
+                let sample = |name: &str| -> f64 { text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0) };
+                println!(
+                    "after {:>4} s: RSS {:.1} MiB; SQL rows queued − written {:.0}, records dropped {:.0}",
+                    started.elapsed().as_secs(),
+                    rss_mib(),
+                    sample("swell_store_rows_queued_total") - sample("swell_store_rows_written_total"),
+                    sample("swell_store_records_dropped_total"),
+                );
+            }
         }
     });
     let mut tasks = Vec::new();
