@@ -112,6 +112,7 @@ mod end_to_end {
     //! The real handler and a real engine driving the simulated cluster; requests go through
     //! the router as the HTTP server would hand them over.
     use std::sync::Mutex as StdMutex;
+    use std::time::Instant;
 
     use axum::body::Body;
     use axum::http::Request;
