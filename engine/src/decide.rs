@@ -123,10 +123,10 @@ pub struct State {
     /// Consecutive failures per metric (KEDA `status.health[metric].numberOfFailures`).
     pub failures: BTreeMap<String, u32>,
     /// Unstabilized recommendations, for the HPA's stabilization windows.
-    pub recommendations: Vec<(DateTime<Utc>, i32)>,
+    pub recommendations: Recommendations,
     /// Replica changes made, for the HPA's rate policies.
-    pub scale_up_events: Vec<(DateTime<Utc>, i32)>,
-    pub scale_down_events: Vec<(DateTime<Utc>, i32)>,
+    pub scale_up_events: ScaleEvents,
+    pub scale_down_events: ScaleEvents,
 }
 
 impl State {
@@ -136,9 +136,9 @@ impl State {
             last_active: None,
             since: now,
             failures: BTreeMap::new(),
-            recommendations: Vec::new(),
-            scale_up_events: Vec::new(),
-            scale_down_events: Vec::new(),
+            recommendations: Recommendations::default(),
+            scale_up_events: ScaleEvents::default(),
+            scale_down_events: ScaleEvents::default(),
         }
     }
 }
@@ -550,6 +550,8 @@ fn hpa_step(mut next: State, inputs: &Inputs<'_>, ev: &Evaluation, now: DateTime
 mod hpa;
 use hpa::{rate_limit, record_scale_event, stabilize};
 mod jobs;
+mod window;
+pub use window::{Recommendations, ScaleEvents};
 pub use jobs::{JobScalerReading, JobStrategy, MultipleScalersCalculation, combine_job_scalers, jobs_to_create};
 
 #[cfg(test)]

@@ -14,6 +14,9 @@
 #[path = "../src/hooks.rs"]
 #[allow(dead_code, unused_imports)]
 mod hooks;
+#[path = "../../engine/benches/common/openmetrics.rs"]
+#[allow(dead_code)]
+mod openmetrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,7 +156,7 @@ async fn main() {
                 every.tick().await;
                 // What waits for SQL in memory (bounded: past the write queue, records are dropped and counted).
                 let text = engine.metrics().encode();
-                let sample = |name: &str| -> f64 { text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0) };
+                let sample = |name: &str| openmetrics::sample(&text, name);
                 println!(
                     "after {:>4} s: RSS {:.1} MiB; SQL rows queued − written {:.0}, records dropped {:.0}",
                     started.elapsed().as_secs(),
@@ -175,7 +178,10 @@ async fn main() {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let i = (n as usize) % sources;
                 let sent = Instant::now();
-                if post(&mut conn, &mut buf, &format!("s{i}"), &format!("secret-{i}"), 10_000 + n).await == 202 {
+                // Each source's value climbs 10, 20, … 2,000 and starts again: its object moves
+                // between 1 and 200 replicas for as long as the soak lasts, scaling up and down.
+                let value = 10 * (1 + (n / sources as u64) % 200);
+                if post(&mut conn, &mut buf, &format!("s{i}"), &format!("secret-{i}"), value).await == 202 {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }
                 lat.push(sent.elapsed().as_secs_f32() * 1000.0);

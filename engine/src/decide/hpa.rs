@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::State;
+use super::window::ScaleEvents;
 use crate::spec::{PolicyType, ScalingRules, SelectPolicy};
 
 /// `stabilizeRecommendationWithBehaviors`: up to the lowest recommendation of the scale-up
@@ -12,15 +13,8 @@ use crate::spec::{PolicyType, ScalingRules, SelectPolicy};
 pub(super) fn stabilize(state: &mut State, current: i32, desired: i32, up: &ScalingRules, down: &ScalingRules, now: DateTime<Utc>) -> (i32, String) {
     let up_window = Duration::seconds(up.stabilization_window_seconds.unwrap_or(0) as i64);
     let down_window = Duration::seconds(down.stabilization_window_seconds.unwrap_or(300) as i64);
-    let (mut up_rec, mut down_rec) = (desired, desired);
-    for (at, rec) in &state.recommendations {
-        if *at > now - up_window {
-            up_rec = up_rec.min(*rec);
-        }
-        if *at > now - down_window {
-            down_rec = down_rec.max(*rec);
-        }
-    }
+    let up_rec = state.recommendations.lowest_after(now - up_window).map_or(desired, |r| r.min(desired));
+    let down_rec = state.recommendations.highest_after(now - down_window).map_or(desired, |r| r.max(desired));
     let mut recommendation = current;
     if recommendation < up_rec {
         recommendation = up_rec;
@@ -28,9 +22,7 @@ pub(super) fn stabilize(state: &mut State, current: i32, desired: i32, up: &Scal
     if recommendation > down_rec {
         recommendation = down_rec;
     }
-    let keep = up_window.max(down_window);
-    state.recommendations.retain(|(at, _)| *at > now - keep);
-    state.recommendations.push((now, desired));
+    state.recommendations.record(now, desired, up_window.max(down_window));
     let note = if recommendation > desired {
         format!("kept at {recommendation} by the {} s scale-down stabilization window", down_window.num_seconds())
     } else {
@@ -39,9 +31,8 @@ pub(super) fn stabilize(state: &mut State, current: i32, desired: i32, up: &Scal
     (recommendation, note)
 }
 
-fn change_in_period(events: &[(DateTime<Utc>, i32)], period_seconds: i32, now: DateTime<Utc>) -> i32 {
-    let cutoff = now - Duration::seconds(period_seconds as i64);
-    events.iter().filter(|(at, _)| *at > cutoff).map(|(_, n)| n).sum()
+fn change_in_period(events: &ScaleEvents, period_seconds: i32, now: DateTime<Utc>) -> i32 {
+    events.since(now - Duration::seconds(period_seconds as i64))
 }
 
 /// `convertDesiredReplicasWithBehaviorRate`: the rate policies and the min/max bounds.
@@ -114,15 +105,15 @@ pub(super) fn rate_limit(
 }
 
 /// The HPA remembers each change for its rate policies (events older than the longest
-/// possible period, 30 min, are dropped).
+/// possible period, 30 min, are dropped; changes in the same second are summed).
 pub(super) fn record_scale_event(state: &mut State, from: i32, to: i32, now: DateTime<Utc>) {
     let keep = Duration::seconds(1800);
-    state.scale_up_events.retain(|(at, _)| *at > now - keep);
-    state.scale_down_events.retain(|(at, _)| *at > now - keep);
+    state.scale_up_events.forget(now - keep);
+    state.scale_down_events.forget(now - keep);
     if to > from {
-        state.scale_up_events.push((now, to - from));
+        state.scale_up_events.record(now, to - from);
     } else if to < from {
-        state.scale_down_events.push((now, from - to));
+        state.scale_down_events.record(now, from - to);
     }
 }
 

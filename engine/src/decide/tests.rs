@@ -181,14 +181,14 @@ fn table() {
         Case { override_: Some(OverrideInput::Pause), ..case("Swell: pause override holds", none.clone(), vec![ok("a", 90.0, 10.0, 0.0), b0()], 3, (3, Rule::OverridePause)) },
         Case {
             state: |mut s| {
-                s.recommendations.push((at(-100), 8));
+                s.recommendations.record(at(-100), 8, Duration::seconds(3600));
                 s
             },
             ..case("HPA scale-down stabilization window (300 s default) keeps the highest recent recommendation", none.clone(), vec![ok("a", 20.0, 10.0, 0.0), b0()], 8, (8, Rule::Stabilized))
         },
         Case {
             state: |mut s| {
-                s.recommendations.push((at(-100), 8));
+                s.recommendations.record(at(-100), 8, Duration::seconds(3600));
                 s
             },
             ..case(
@@ -201,7 +201,7 @@ fn table() {
         },
         Case {
             state: |mut s| {
-                s.recommendations.push((at(-30), 3));
+                s.recommendations.record(at(-30), 3, Duration::seconds(3600));
                 s
             },
             ..case(
@@ -228,7 +228,7 @@ fn table() {
         ),
         Case {
             state: |mut s| {
-                s.scale_down_events.push((at(-30), 1));
+                s.scale_down_events.record(at(-30), 1);
                 s
             },
             ..case(
@@ -443,7 +443,7 @@ fn direct_mode_takes_the_metrics_step_at_once_unless_behavior_limits_it() {
     // Scale-down in direct mode keeps the HPA's 300 s stabilization.
     let down = Case {
         state: |mut s: State| {
-            s.recommendations.push((at(-10), 8));
+            s.recommendations.record(at(-10), 8, Duration::seconds(3600));
             s
         },
         ..case("", serde_json::json!({"maxReplicaCount": 10, "actuation": "direct"}), vec![ok("a", 10.0, 5.0, 0.0), ok("b", 0.0, 10.0, 0.0)], 8, (8, Rule::Stabilized))

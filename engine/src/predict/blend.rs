@@ -39,7 +39,7 @@ pub struct Blended {
 /// The reactive rules' recommendation of the poll at `at` before the scale-down
 /// stabilization window (the HPA path records it), if that poll made one.
 pub fn unstabilized(state: &crate::decide::State, at: chrono::DateTime<chrono::Utc>) -> Option<i32> {
-    state.recommendations.last().filter(|(t, _)| *t == at).map(|(_, r)| *r)
+    state.recommendations.latest().filter(|(t, _)| *t == at).map(|(_, r)| r)
 }
 
 /// Blends `forecast` (its upper quantile when `use_upper`) into `b.reactive`.
