@@ -12,7 +12,9 @@ OBJECTS=${BENCH_OBJECTS:-100}
 SECS=${BENCH_SECS:-20}
 [ -x "$BIN" ] || { echo "no release binary at $BIN: run cargo leptos build --release first" >&2; exit 1; }
 # The websocket client is built first, so compiling it does not compete with the server.
-cargo bench -q -p server --bench live_clients --no-run 2>/dev/null
+# With the engine's package beside it, as the other benches are built, so one set of
+# features serves them all and nothing is rebuilt between them.
+cargo bench -q -p engine -p server --bench live_clients --no-run 2>/dev/null
 command -v wrk >/dev/null || { sudo -n true 2>/dev/null && S=sudo || S=; $S apt-get install -y -qq wrk >/dev/null; }
 dir=$(mktemp -d)
 db="sqlite://$dir/swell.db"
@@ -56,6 +58,6 @@ for path in "/t/demo" "/t/demo/o/$object"; do
 done
 echo "== live stream, ${BENCH_CLIENTS:-1000} websocket clients"
 BENCH_PORT=$port BENCH_TOKEN=$token BENCH_PID=$pid BENCH_OBJECT=$object BENCH_OVERRIDE_PATH=$override \
-  cargo bench -q -p server --bench live_clients
+  cargo bench -q -p engine -p server --bench live_clients
 echo "== wasm (split by route: the main module every page loads, then what each lazy page adds)"
 python3 "$(dirname "$0")/wasm-size.py" "$SITE/pkg"

@@ -41,6 +41,14 @@ async fn reaches(client: &kube::Client, name: &str, want: i32, limit: Duration) 
     eventually(&format!("{name} at {want} replicas"), limit, || async { (replicas(client, "shop", name).await == want).then_some(()) }).await;
 }
 
+/// Waits until the object's `Fallback` condition has `status` ("True" while the fallback holds).
+async fn fallback_is(objects: &Api<ScaledObject>, name: &str, status: &str) {
+    eventually(&format!("{name}: Fallback={status}"), WAIT, || async {
+        objects.get(name).await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == status).then_some(())
+    })
+    .await;
+}
+
 async fn prepare(client: &kube::Client, names: &[&str]) {
     install_swell_crds(client).await;
     namespace(client, "shop").await;
@@ -140,18 +148,12 @@ async fn the_sqs_server_goes_down_and_comes_back() {
     // Down: the trigger fails; past failureThreshold the fallback's 5 replicas hold.
     moto.stop();
     reaches(&client, "worker", 5, WAIT).await;
-    eventually("the failing trigger shown", WAIT, || async {
-        objects.get("worker").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "True").then_some(())
-    })
-    .await;
+    fallback_is(&objects, "worker", "True").await;
     // Back (a fresh server: the queue made again, with more waiting).
     moto.restart().expect("moto starts again");
     fill(&moto, 55).await;
     reaches(&client, "worker", 6, WAIT).await;
-    eventually("the fallback over", WAIT, || async {
-        objects.get("worker").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "False").then_some(())
-    })
-    .await;
+    fallback_is(&objects, "worker", "False").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,16 +185,10 @@ async fn a_kafka_broker_goes_down_and_comes_back() {
     // Down: the trigger fails; past failureThreshold the fallback's 5 replicas hold.
     tokio::task::block_in_place(|| kafka.stop());
     reaches(&client, "consumer", 5, WAIT).await;
-    eventually("the failing trigger shown", WAIT, || async {
-        objects.get("consumer").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "True").then_some(())
-    })
-    .await;
+    fallback_is(&objects, "consumer", "True").await;
     // Back on the same data, with 30 more records: a lag of 55.
     tokio::task::block_in_place(|| kafka.restart()).expect("Kafka starts again");
     produce(kafka.bootstrap(), 25, 30).await;
     reaches(&client, "consumer", 6, WAIT).await;
-    eventually("the fallback over", WAIT, || async {
-        objects.get("consumer").await.ok()?.status?.conditions.iter().any(|c| c.type_ == "Fallback" && c.status == "False").then_some(())
-    })
-    .await;
+    fallback_is(&objects, "consumer", "False").await;
 }
